@@ -1,0 +1,126 @@
+# lbwatch build.
+#   make            build/lbwatch (release, -O2); B=DIR puts every output under DIR instead of build
+#   make test       install missing packages, build with ASan+UBSan, run unit, fuzz-smoke and integration tests
+#   make demo       install missing packages, build, run the loopback demo
+#   make bench      benchmarks (release build), printing ratios against baselines measured in the same run
+#   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
+#
+# Sources are found by wildcard: every node/ raft/ probes/ alerting/ .c except node/main.c goes
+# into a static library that the binary, the unit tests, the fuzzers and the benchmarks link.
+
+B        ?= build
+PKGS     := raft libuv openssl lmdb libmicrohttpd libcurl yaml-0.1 jansson libpcap
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CC       ?= cc
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wvla
+CSTD     := -std=c11 -D_GNU_SOURCE
+CFLAGS_COMMON := $(CSTD) $(WARN) -I. $(PKG_CFLAGS) -MMD -MP
+REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
+ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+ASAN_CFLAGS := $(CFLAGS_COMMON) -O1 -g $(ASAN_FLAGS)
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+
+SRC      := $(sort $(wildcard node/*.c raft/*.c probes/*.c alerting/*.c))
+MAIN     := node/main.c
+LIBSRC   := $(filter-out $(MAIN),$(SRC))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+REL_OBJ  := $(LIBSRC:%.c=$(B)/rel/%.o)
+ASAN_OBJ := $(LIBSRC:%.c=$(B)/asan/%.o)
+SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(B)/asan/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/unit/%)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+
+FUZZ_SECONDS ?= 10
+
+.PHONY: all deps test unit fuzz fuzz-smoke integration demo bench clean check-deps
+all: $(B)/lbwatch
+
+deps:
+	@./scripts/install-deps
+
+# --- release -------------------------------------------------------------------------------
+$(B)/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -c $< -o $@
+
+$(B)/rel/liblbwatch.a: $(REL_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/lbwatch: $(B)/rel/node/main.o $(B)/rel/liblbwatch.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+# --- sanitizer build (tests) ---------------------------------------------------------------
+$(B)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -c $< -o $@
+
+$(B)/asan/liblbwatch.a: $(ASAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/asan/lbwatch: $(B)/asan/node/main.o $(B)/asan/liblbwatch.a
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/asan/unit/%: tests/unit/%.c $(SUPPORT_OBJ) $(B)/asan/liblbwatch.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -o $@ $< $(SUPPORT_OBJ) $(B)/asan/liblbwatch.a $(LDLIBS) -lcmocka
+
+# --- fuzzers (clang + libFuzzer) -----------------------------------------------------------
+FUZZ_CFLAGS := $(CSTD) $(WARN) -I. $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
+FUZZ_OBJ := $(LIBSRC:%.c=$(B)/fuzzobj/%.o)
+$(B)/fuzzobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+
+$(B)/fuzzobj/liblbwatch.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/fuzzobj/liblbwatch.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(B)/fuzzobj/liblbwatch.a $(LDLIBS)
+
+# --- benchmarks (release objects) ----------------------------------------------------------
+$(B)/bench/%: bench/%.c $(B)/rel/liblbwatch.a $(B)/lbwatch
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -o $@ $< $(B)/rel/liblbwatch.a $(LDLIBS)
+
+# --- entry points ---------------------------------------------------------------------------
+unit: $(UNIT_BIN)
+	@./scripts/run-unit $(UNIT_BIN)
+
+fuzz: $(FUZZ_BIN)
+	@B=$(B) ./scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+fuzz-smoke: $(FUZZ_BIN)
+	@B=$(B) ./scripts/run-fuzz 5 $(FUZZ_BIN)
+
+integration: $(B)/asan/lbwatch $(B)/lbwatch
+	@B=$(B) LBWATCH=$(CURDIR)/$(B)/asan/lbwatch LBWATCH_REL=$(CURDIR)/$(B)/lbwatch ./scripts/run-integration
+
+test: deps
+	@$(MAKE) --no-print-directory -j2 $(B)/asan/lbwatch $(B)/lbwatch $(UNIT_BIN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory integration
+
+demo: deps
+	@$(MAKE) --no-print-directory -j2 $(B)/lbwatch
+	./$(B)/lbwatch demo
+
+bench: deps
+	@$(MAKE) --no-print-directory -j2 $(B)/lbwatch $(BENCH_BIN)
+	@./scripts/run-bench $(BENCH_BIN)
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find build -name '*.d' 2>/dev/null)

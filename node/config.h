@@ -1,0 +1,94 @@
+/* config.h - the node's configuration, read from YAML (docs/configuration.md).
+ *
+ * lbw_config_load() parses and validates the whole file; any problem is reported as
+ * "FILE:LINE:COL: reason" (1-based line and column of the offending node) and nothing is
+ * half-loaded. Unknown keys, wrong types, missing required keys, bad durations, sizes and
+ * addresses are all errors. Defaults are filled in for everything optional.
+ */
+#ifndef LBW_CONFIG_H
+#define LBW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/log.h"
+
+struct lbw_target_http {
+    int enabled;
+    char *path;                 /* default "/" */
+    long expect_status;         /* default 0 = any 2xx */
+    char *expect_body;          /* NULL = no body check */
+};
+
+struct lbw_target {
+    char *name;                 /* the target label; unique */
+    char *host;                 /* from address: IPv4/IPv6 literal or DNS name */
+    uint16_t port;              /* from address */
+    char *server_name;          /* SNI / hostname check; default host */
+    char *ca_file;              /* NULL = system CAs */
+    uint64_t interval_ms;       /* default probes.interval */
+    uint64_t timeout_ms;        /* default probes.timeout */
+    int tls;                    /* TLS probe on (default 1) */
+    struct lbw_target_http http;
+    uint16_t redirect_port;     /* 0 = no port-80 redirect check */
+};
+
+struct lbw_config {
+    char *path;                 /* the file it was loaded from */
+
+    struct {
+        char *name;             /* vantage label of this node's samples; required */
+        uint64_t id;            /* raft id; default 1 */
+        char *data_dir;         /* required */
+        enum lbw_log_level log_level;   /* default info */
+    } node;
+
+    struct {
+        char *listen;           /* "ip:port"; default 127.0.0.1:8440+id */
+        char *listen_host;
+        uint16_t listen_port;
+    } web;
+
+    struct {                    /* this node's identity; optional until clustering */
+        char *ca;
+        char *cert;
+        char *key;
+    } tls;
+
+    struct {
+        uint64_t interval_ms;   /* default 10s */
+        uint64_t timeout_ms;    /* default 5s; must be < interval */
+    } probes;
+
+    struct {
+        size_t max_size;        /* LMDB map size; default 1 GiB */
+        int64_t retention_raw_ms;   /* default 2d */
+        int64_t retention_1m_ms;    /* default 30d */
+        int64_t retention_1h_ms;    /* default 400d */
+    } store;
+
+    struct lbw_target *targets;
+    size_t ntargets;
+};
+
+/* Loads and validates path. On error returns -1 with "FILE:LINE:COL: reason" in err. */
+int lbw_config_load(const char *path, struct lbw_config **out, char *err, size_t errlen);
+
+/* Same, from a buffer; name is used as FILE in messages. */
+int lbw_config_parse(const char *name, const char *text, size_t len, struct lbw_config **out,
+                     char *err, size_t errlen);
+
+void lbw_config_free(struct lbw_config *c);
+
+/* Parses a duration: an integer followed by ms, s, m, h, d or w, optionally repeated
+ * ("1h30m"). Returns 0 and milliseconds, or -1. */
+int lbw_parse_duration(const char *s, uint64_t *ms);
+
+/* Parses a size: an integer with an optional B, KiB, MiB, GiB, TiB (or K, M, G, T) suffix. */
+int lbw_parse_size(const char *s, uint64_t *bytes);
+
+/* Parses "host:port" or "[v6]:port" into a newly allocated host and a port 1-65535.
+ * Returns 0, or -1 with a reason in err. */
+int lbw_parse_hostport(const char *s, char **host, uint16_t *port, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,132 @@
+/* store.h - the time-series store on LMDB: series registry, raw samples, 1-minute and
+ * 1-hour rollups, retention, range queries.
+ *
+ * Layout (named LMDB databases, big-endian keys so ranges scan in time order):
+ *   series      key string      -> u32 series id
+ *   series_id   u32 id          -> key string
+ *   samples     u32 id | u64 ts -> compressed chunk (node/chunk.h) of samples starting at ts
+ *   rollup_1m   u32 id | u64 ts -> {min, max, sum, count} of the minute starting at ts
+ *   rollup_1h   u32 id | u64 ts -> {min, max, sum, count} of the hour starting at ts
+ *   meta        string          -> bytes (schema version, next series id, callers' own keys)
+ *
+ * Each series keeps an in-memory head chunk and the current minute and hour accumulators;
+ * a chunk is written when it is full, and lbw_store_commit() also writes every head and
+ * accumulator touched since the last commit, so whatever was committed is on disk and is
+ * what readers see. Within a series, timestamps must increase: a sample at or before the
+ * series' last timestamp is dropped (and counted), which also makes re-applying the same
+ * samples after a restart harmless.
+ *
+ * Threads: one writer thread calls begin/append/commit/abort/prune/meta_put; any thread may
+ * call the read functions concurrently (each opens its own read transaction; the env is
+ * opened with MDB_NOTLS).
+ *
+ * Everything read from disk is treated as untrusted: a corrupt chunk or record is skipped and
+ * reported, never trusted for lengths.
+ */
+#ifndef LBW_STORE_H
+#define LBW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probes/sample.h"
+
+struct lbw_store;
+
+struct lbw_store_options {
+    const char *dir;            /* created if missing (mode 0700) */
+    size_t map_size;            /* LMDB map size in bytes; 0 = 1 GiB */
+    int64_t retention_raw_ms;   /* 0 = keep forever */
+    int64_t retention_1m_ms;
+    int64_t retention_1h_ms;
+    int no_sync;                /* MDB_NOSYNC: for callers with their own write-ahead log */
+};
+
+/* Opens (creating if needed) the store. On failure returns -1 and writes a reason to err. */
+int lbw_store_open(struct lbw_store **out, const struct lbw_store_options *opt, char *err,
+                   size_t errlen);
+/* Aborts any open write transaction and closes. Safe on NULL. */
+void lbw_store_close(struct lbw_store *s);
+
+/* ---- writer side (one thread) ---------------------------------------------------------- */
+
+/* Opens the write transaction if none is open. Returns 0 or -1. */
+int lbw_store_begin(struct lbw_store *s);
+
+/* Appends one sample (begins a transaction if needed). key must be a canonical series key
+ * (probes/sample.h) of keylen bytes. Returns 0 if stored, 1 if dropped because it is not
+ * newer than the series' last sample, -1 on error (bad key, NaN timestamps, LMDB error). */
+int lbw_store_append(struct lbw_store *s, const char *key, size_t keylen, int64_t ts_ms,
+                     double value);
+
+/* Writes touched heads and accumulators and commits. Returns 0, or -1 (the transaction is
+ * then aborted and the in-memory heads are reloaded from disk on next use). */
+int lbw_store_commit(struct lbw_store *s);
+void lbw_store_abort(struct lbw_store *s);
+
+/* Deletes chunks and rollups older than the retention periods relative to now_ms, at most
+ * max_deletes records per call (0 = no limit), in its own transaction. Returns the number of
+ * records deleted, or -1. Call periodically. */
+long lbw_store_prune(struct lbw_store *s, int64_t now_ms, long max_deletes);
+
+/* Caller-owned metadata in the meta database, written inside the current write transaction
+ * (so it commits atomically with the samples appended in it). name must not start with
+ * "lbw." (reserved for the store). */
+int lbw_store_meta_put(struct lbw_store *s, const char *name, const void *val, size_t len);
+/* Reads committed metadata. Returns the value length (copying at most cap bytes), 0 if absent,
+ * -1 on error. */
+long lbw_store_meta_get(struct lbw_store *s, const char *name, void *val, size_t cap);
+
+struct lbw_store_stats {
+    uint64_t series;            /* series registered */
+    uint64_t appended;          /* samples stored since open */
+    uint64_t dropped_old;       /* samples dropped as not newer than their series */
+    uint64_t corrupt;           /* records skipped because they failed to decode */
+    uint64_t commits;
+};
+void lbw_store_stats(struct lbw_store *s, struct lbw_store_stats *out);
+
+/* ---- readers (any thread) --------------------------------------------------------------- */
+
+struct lbw_series_info {
+    uint32_t id;
+    const char *key;            /* valid during the callback */
+    size_t keylen;
+    int64_t last_ts;            /* 0 if the series has no sample */
+    double last_value;
+};
+
+/* Calls cb for every series whose key starts with prefix (NULL or "" = all), in key order,
+ * with its latest sample. cb returns nonzero to stop. Returns 0 or -1. */
+typedef int (*lbw_series_cb)(void *arg, const struct lbw_series_info *si);
+int lbw_store_foreach_series(struct lbw_store *s, const char *prefix, lbw_series_cb cb,
+                             void *arg);
+
+/* Latest sample of one series. Returns 1 if found, 0 if no such series or no sample, -1. */
+int lbw_store_last(struct lbw_store *s, const char *key, size_t keylen, int64_t *ts_ms,
+                   double *value);
+
+struct lbw_point {
+    int64_t ts_ms;
+    double value;
+};
+
+/* Raw samples of one series with from <= ts <= to, oldest first, at most max. Returns the
+ * number written to out, or -1. */
+long lbw_store_points(struct lbw_store *s, const char *key, size_t keylen, int64_t from,
+                      int64_t to, struct lbw_point *out, size_t max);
+
+struct lbw_step {
+    int64_t ts_ms;              /* start of the step: from + i*step */
+    double min, max, sum;
+    uint64_t count;             /* 0 = no data in this step (min/max/sum are 0) */
+};
+
+/* Aggregates one series over [from, to] into steps of step_ms (from + i*step_ms). Uses the
+ * coarsest resolution whose buckets fit the step exactly (1h, 1m, else raw samples) and whose
+ * data covers the range (rollups of expired raw data are still used). At most max steps.
+ * Returns the number of steps written to out (empty steps included), or -1. */
+long lbw_store_steps(struct lbw_store *s, const char *key, size_t keylen, int64_t from,
+                     int64_t to, int64_t step_ms, struct lbw_step *out, size_t max);
+
+#endif

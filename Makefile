@@ -39,6 +39,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 FUZZ_SECONDS ?= 10
 
+.SECONDARY:
 .PHONY: all deps test unit fuzz fuzz-smoke integration demo bench clean check-deps
 all: $(B)/lbwatch
 

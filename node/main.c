@@ -1,0 +1,56 @@
+/* main.c - the lbwatch binary: dispatches to a subcommand. Each subcommand parses its own
+ * options and has its own --help. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "node/daemon.h"
+#include "node/demo.h"
+#include "node/pki.h"
+
+#define LBW_VERSION "0.1.0"
+
+struct command {
+    const char *name;
+    int (*main)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"node", lbw_node_main, "run an lbwatch node (probes, store, web)"},
+    {"pki", lbw_pki_main, "make the cluster CA and node certificates, show certificates"},
+    {"demo", lbw_demo_main, "run a throwaway node with demo targets on loopback"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: lbwatch <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-6s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'lbwatch <command> --help' for a command's options.\n"
+                 "lbwatch --version prints the version.\n");
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("lbwatch %s\n", LBW_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].main(argc - 1, argv + 1);
+    fprintf(stderr, "lbwatch: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

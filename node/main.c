@@ -1,5 +1,6 @@
 /* main.c - the lbwatch binary: dispatches to a subcommand. Each subcommand parses its own
  * options and has its own --help. */
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,7 +9,6 @@
 #include "node/demo.h"
 #include "node/pki.h"
 
-#define LBW_VERSION "0.1.0"
 
 struct command {
     const char *name;
@@ -47,9 +47,18 @@ int main(int argc, char **argv)
         printf("lbwatch %s\n", LBW_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].main(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            /* once, before any thread starts: libcurl's global state (and OpenSSL's) */
+            if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                fprintf(stderr, "lbwatch: cannot initialise libcurl\n");
+                return 1;
+            }
+            int rc = commands[i].main(argc - 1, argv + 1);
+            curl_global_cleanup();
+            return rc;
+        }
+    }
     fprintf(stderr, "lbwatch: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -29,14 +29,15 @@ struct lbw_cert_spec {
     int is_ca;                          /* basicConstraints CA:TRUE, keyCertSign|cRLSign */
     int64_t not_before;                 /* unix seconds */
     int64_t not_after;
-    const char *dns[LBW_PKI_MAX_SANS];  /* SAN DNS names (NULL-terminated list) */
-    const char *ips[LBW_PKI_MAX_SANS];  /* SAN IP addresses, IPv4 or IPv6 text */
+    const char *dns[LBW_PKI_MAX_SANS];  /* SAN DNS names; the list ends at the first NULL */
+    const char *ips[LBW_PKI_MAX_SANS];  /* SAN IP addresses, IPv4 or IPv6 text; same */
     const struct lbw_identity *identity;/* adds the lbwatch:// SAN URI when set */
     enum lbw_key_alg key_alg;           /* for the new key */
 };
 
 /* Makes a new key and a certificate for it, signed by issuer/issuer_key, or self-signed when
- * issuer is NULL. Returns 0, or -1 with a reason in err. */
+ * issuer is NULL (issuer_key must then be NULL too). Returns 0, or -1 with a reason in err;
+ * *cert_out and *key_out are the caller's to free. */
 int lbw_pki_make_cert(const struct lbw_cert_spec *spec, X509 *issuer, EVP_PKEY *issuer_key,
                       X509 **cert_out, EVP_PKEY **key_out, char *err, size_t errlen);
 
@@ -51,8 +52,9 @@ EVP_PKEY *lbw_pki_read_key(const char *path, char *err, size_t errlen);
  * existing CA. Returns 0, or -1 with err. */
 int lbw_pki_init(const char *dir, int days, char *err, size_t errlen);
 
-/* `lbwatch pki issue`: dir/NAME.crt + dir/NAME.key signed by the CA in dir. ips and dns are
- * NULL-terminated lists (either may be NULL). */
+/* `lbwatch pki issue`: dir/NAME.crt + dir/NAME.key signed by the CA in dir, replacing any
+ * earlier pair. The name "ca" is refused (it would overwrite the CA). ips and dns are
+ * NULL-terminated lists of at most LBW_PKI_MAX_SANS each (either may be NULL). */
 int lbw_pki_issue(const char *dir, const struct lbw_identity *id, const char *const *ips,
                   const char *const *dns, int days, char *err, size_t errlen);
 

@@ -24,8 +24,12 @@ struct lbw_http_target {
     long expect_status;           /* 0 = any 2xx */
     const char *expect_body;      /* substring required in the first 64 KiB; NULL = none */
     int expect_https_redirect;    /* redirect check: success means a 301/302/303/307/308 whose
-                                     Location is https:// on the URL's host */
-    uint64_t timeout_ms;
+                                     Location is https:// on the URL's host: exactly that host
+                                     (any case), optionally :443, then the end, a path, a query
+                                     or a fragment. Another host or port, a host that merely
+                                     starts with the URL's, userinfo, and a relative or
+                                     scheme-relative Location (still plain http) all fail. */
+    uint64_t timeout_ms;          /* whole probe; 0 = 10 s */
 };
 
 struct lbw_http_result {
@@ -33,15 +37,18 @@ struct lbw_http_result {
     char error[160];              /* why not, e.g. "status 503, expected 200" */
     long status;                  /* HTTP status, 0 if none was received */
     int is_tls;
-    double connect_seconds;       /* TCP connect */
-    double tls_seconds;           /* TLS handshake (0 for plain HTTP) */
+    double connect_seconds;       /* from start to TCP connected (includes name resolution;
+                                     none with connect_to) */
+    double tls_seconds;           /* TLS handshake, after connect (0 for plain HTTP) */
     double first_byte_seconds;    /* from start to the first response byte */
     double total_seconds;         /* from start to the end of the response */
     int64_t content_length;       /* body bytes received */
     int status_ok;
     int body_ok;                  /* 1 if expect_body is NULL or was found */
     int redirect_ok;              /* only for expect_https_redirect */
-    char location[256];           /* Location header, if any */
+    int body_checked;             /* expect_body was set: body_ok is a real check */
+    int redirect_checked;         /* expect_https_redirect was set */
+    char location[256];           /* Location header, if any (truncated to fit) */
 };
 
 typedef void (*lbw_http_probe_cb)(void *arg, const struct lbw_http_result *r);
@@ -49,7 +56,9 @@ typedef void (*lbw_http_probe_cb)(void *arg, const struct lbw_http_result *r);
 int lbw_http_prober_new(struct lbw_http_prober **out, uv_loop_t *loop, char *err,
                         size_t errlen);
 
-/* Starts a probe; the target's strings are copied. Returns 0, or -1 (cb is not called). */
+/* Starts a probe; the target's strings are copied. cb runs on a later loop iteration, once.
+ * Returns 0, or -1 (cb is not called): the URL is not an absolute http:// or https:// URL,
+ * or memory or libcurl set-up failed. */
 int lbw_http_probe_start(struct lbw_http_prober *p, const struct lbw_http_target *t,
                          lbw_http_probe_cb cb, void *arg);
 
@@ -57,7 +66,9 @@ int lbw_http_probe_start(struct lbw_http_prober *p, const struct lbw_http_target
  * run the loop afterwards. */
 void lbw_http_prober_close(struct lbw_http_prober *p);
 
-/* Describes a result as samples:
+/* Describes a result as samples (all durations in seconds; the four phases add up to
+ * probe_duration_seconds when the response arrived; processing is first byte minus the end of
+ * the TLS handshake, or of connect for plain HTTP; transfer is total minus first byte):
  *   probe_success, probe_duration_seconds, probe_http_status_code,
  *   probe_http_duration_seconds{phase="connect"|"tls"|"processing"|"transfer"} (blackbox's
  *   per-phase durations), lbwatch_http_first_byte_seconds, probe_http_ssl,

@@ -1,7 +1,8 @@
 /* identity.h - who a cluster certificate belongs to.
  *
  * Every node and agent certificate issued by the cluster CA carries its identity in a SAN URI:
- *     lbwatch://node/<id>       a cluster node; <id> is its raft id (1..2^63), decimal
+ *     lbwatch://node/<id>       a cluster node; <id> is its raft id, 1..2^63-1 in decimal
+ *                               with no sign and no leading zero
  *     lbwatch://agent/<name>    a balancer-host agent
  * and its name in the subject CN. The raft transport and the batch verifier take identities
  * from verified certificates only, never from the wire.
@@ -25,6 +26,10 @@ struct lbw_identity {
 
 /* Names: 1-63 chars of [A-Za-z0-9._-], starting with a letter or digit. */
 int lbw_identity_name_valid(const char *name);
+
+/* Parses a node id as it appears in the URI (and on the command line): len bytes of text,
+ * 1..2^63-1, decimal digits only, no sign, no leading zero. Returns 0, or -1. */
+int lbw_identity_parse_id(const char *s, size_t len, uint64_t *out);
 
 /* Writes the SAN URI for an identity into out. Returns 0, or -1 if it does not fit/invalid. */
 int lbw_identity_uri(const struct lbw_identity *id, char *out, size_t outlen);

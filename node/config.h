@@ -22,6 +22,7 @@ struct lbw_target_http {
 
 struct lbw_target {
     char *name;                 /* the target label; unique */
+    char *address;              /* "host:port" as written in the config */
     char *host;                 /* from address: IPv4/IPv6 literal or DNS name */
     uint16_t port;              /* from address */
     char *server_name;          /* SNI / hostname check; default host */
@@ -86,6 +87,14 @@ int lbw_parse_duration(const char *s, uint64_t *ms);
 
 /* Parses a size: an integer with an optional B, KiB, MiB, GiB, TiB (or K, M, G, T) suffix. */
 int lbw_parse_size(const char *s, uint64_t *bytes);
+
+/* Writes ms the way lbw_parse_duration reads it, largest units first ("1h30m", "100ms",
+ * "400d"; weeks are shown as days). Returns buf. */
+char *lbw_format_duration(uint64_t ms, char *buf, size_t len);
+
+/* Writes bytes in the largest binary unit that divides it exactly ("16MiB", "1000B").
+ * Returns buf. */
+char *lbw_format_size(uint64_t bytes, char *buf, size_t len);
 
 /* Parses "host:port" or "[v6]:port" into a newly allocated host and a port 1-65535.
  * Returns 0, or -1 with a reason in err. */

@@ -1,0 +1,562 @@
+/* config.c - the node's configuration: the schema of lbwatch.yaml with its defaults and
+ * cross-checks (docs/configuration.md), and the duration, size and host:port grammars that
+ * every module uses. The YAML mechanics (marks, types, unknown and duplicate keys) are
+ * yamldoc.c's; this file says which keys exist and what their values may be. */
+#include "node/config.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/yamldoc.h"
+
+#define MS_SECOND 1000ull
+#define MS_MINUTE (60 * MS_SECOND)
+#define MS_HOUR (60 * MS_MINUTE)
+#define MS_DAY (24 * MS_HOUR)
+#define KIB 1024ull
+#define MIB (1024 * KIB)
+#define GIB (1024 * MIB)
+#define TIB (1024 * GIB)
+
+#define NAME_MAX_LEN 63
+#define MIN_INTERVAL_MS 100
+#define MIN_STORE_SIZE (16 * MIB)
+#define WEB_PORT_BASE 8440
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* --- value grammars -------------------------------------------------------------------------- */
+
+struct unit {
+    const char *name;
+    uint64_t scale;
+};
+
+/* In the order they must appear: "1h30m" but not "30m1h". */
+static const struct unit duration_units[] = {
+    {"w", 7 * MS_DAY}, {"d", MS_DAY}, {"h", MS_HOUR}, {"m", MS_MINUTE}, {"s", MS_SECOND}, {"ms", 1},
+};
+
+static const struct unit size_units[] = {
+    {"", 1},          {"B", 1},     {"K", KIB}, {"KiB", KIB}, {"M", MIB},
+    {"MiB", MIB},     {"G", GIB},   {"GiB", GIB}, {"T", TIB}, {"TiB", TIB},
+};
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static int is_alnum(char c) { return is_digit(c) || is_alpha(c); }
+
+/* Reads the decimal number at *s and advances past it; -1 if there is none or it overflows. */
+static int read_number(const char **s, uint64_t *n)
+{
+    const char *p = *s;
+
+    if (!is_digit(*p))
+        return -1;
+    for (*n = 0; is_digit(*p); p++) {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (*n > (UINT64_MAX - d) / 10)
+            return -1;
+        *n = *n * 10 + d;
+    }
+    *s = p;
+    return 0;
+}
+
+/* The index of the unit spelled by the len bytes at s, or -1. */
+static int find_unit(const struct unit *units, size_t nunits, const char *s, size_t len)
+{
+    for (size_t i = 0; i < nunits; i++)
+        if (strlen(units[i].name) == len && memcmp(units[i].name, s, len) == 0)
+            return (int)i;
+    return -1;
+}
+
+int lbw_parse_duration(const char *s, uint64_t *ms)
+{
+    uint64_t total = 0, n;
+    int next = 0, u;
+    size_t len;
+
+    if (!*s)
+        return -1;
+    while (*s) {
+        if (read_number(&s, &n) < 0)
+            return -1;
+        for (len = 0; is_alpha(s[len]); len++)
+            ;
+        u = find_unit(duration_units, NELEM(duration_units), s, len);
+        if (u < next || n > (UINT64_MAX - total) / duration_units[u].scale)
+            return -1;
+        total += n * duration_units[u].scale;
+        next = u + 1;
+        s += len;
+    }
+    *ms = total;
+    return 0;
+}
+
+int lbw_parse_size(const char *s, uint64_t *bytes)
+{
+    uint64_t n;
+    int u;
+
+    if (read_number(&s, &n) < 0)
+        return -1;
+    u = find_unit(size_units, NELEM(size_units), s, strlen(s));
+    if (u < 0 || n > UINT64_MAX / size_units[u].scale)
+        return -1;
+    *bytes = n * size_units[u].scale;
+    return 0;
+}
+
+char *lbw_format_duration(uint64_t ms, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    snprintf(buf, len, "0s");
+    for (size_t i = 1 /* from days: "400d" reads better than "57w1d" */;
+         i < NELEM(duration_units) && ms > 0 && used < len; i++) {
+        const struct unit *u = &duration_units[i];
+        if (ms >= u->scale)
+            used += (size_t)snprintf(buf + used, len - used, "%" PRIu64 "%s", ms / u->scale,
+                                     u->name);
+        ms %= u->scale;
+    }
+    return buf;
+}
+
+char *lbw_format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const struct unit shown[] = {{"TiB", TIB}, {"GiB", GIB}, {"MiB", MIB}, {"KiB", KIB}};
+
+    for (size_t i = 0; i < NELEM(shown); i++) {
+        if (bytes != 0 && bytes % shown[i].scale == 0) {
+            snprintf(buf, len, "%" PRIu64 "%s", bytes / shown[i].scale, shown[i].name);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "%" PRIu64 "B", bytes);
+    return buf;
+}
+
+static int set_err(char *err, size_t errlen, const char *why)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s", why);
+    return -1;
+}
+
+static int is_ipv4(const char *h)
+{
+    struct in_addr a;
+    return inet_pton(AF_INET, h, &a) == 1;
+}
+
+static int is_ipv6(const char *h)
+{
+    struct in6_addr a;
+    return inet_pton(AF_INET6, h, &a) == 1;
+}
+
+/* Labels of letters, digits, '-' and '_', 1-63 long, not starting or ending with '-'. */
+static int is_dns_name(const char *h)
+{
+    size_t label = 0;
+
+    if (strlen(h) > 253)
+        return 0;
+    for (const char *p = h;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (label == 0 || p[-1] == '-')
+                return 0;
+            if (*p == '\0')
+                return 1;
+            label = 0;
+        } else if (is_alnum(*p) || *p == '_' || (*p == '-' && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+}
+
+static int check_host(const char *h, int bracketed, char *err, size_t errlen)
+{
+    if (bracketed)
+        return is_ipv6(h) ? 0 : set_err(err, errlen, "bad IPv6 address");
+    if (strspn(h, "0123456789.") == strlen(h))
+        return is_ipv4(h) ? 0 : set_err(err, errlen, "bad IPv4 address");
+    return is_dns_name(h) ? 0 : set_err(err, errlen, "bad host name");
+}
+
+static int parse_port(const char *s, uint16_t *port, char *err, size_t errlen)
+{
+    size_t digits = strspn(s, "0123456789");
+    unsigned long n;
+
+    if (!*s)
+        return set_err(err, errlen, "missing port");
+    if (digits != strlen(s))
+        return set_err(err, errlen, "bad port (use 1-65535)");
+    n = digits > 5 ? 0 : strtoul(s, NULL, 10);
+    if (n == 0 || n > 65535)
+        return set_err(err, errlen, "port must be 1-65535");
+    *port = (uint16_t)n;
+    return 0;
+}
+
+int lbw_parse_hostport(const char *s, char **host, uint16_t *port, char *err, size_t errlen)
+{
+    const char *h = s, *end, *p; /* the host is [h, end), the port text starts at p */
+    int bracketed = s[0] == '[';
+    char *copy;
+
+    if (strstr(s, "://"))
+        return set_err(err, errlen, "no URL scheme here: use host:port");
+    if (bracketed) {
+        h = s + 1;
+        end = strchr(h, ']');
+        if (!end)
+            return set_err(err, errlen, "missing ']' after IPv6 address");
+        if (end[1] != ':')
+            return set_err(err, errlen, "missing port (use [address]:port)");
+        p = end + 2;
+    } else {
+        end = strrchr(s, ':');
+        if (!end)
+            return set_err(err, errlen, "missing port (use host:port)");
+        if (memchr(s, ':', (size_t)(end - s)))
+            return set_err(err, errlen, "IPv6 addresses need brackets, e.g. [::1]:443");
+        p = end + 1;
+    }
+    if (end == h)
+        return set_err(err, errlen, "missing host");
+    copy = strndup(h, (size_t)(end - h));
+    if (!copy)
+        return set_err(err, errlen, "out of memory");
+    if (check_host(copy, bracketed, err, errlen) < 0 || parse_port(p, port, err, errlen) < 0) {
+        free(copy);
+        return -1;
+    }
+    *host = copy;
+    return 0;
+}
+
+/* --- the schema ------------------------------------------------------------------------------ */
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+static int is_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= NAME_MAX_LEN && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                    "0123456789._-") == n;
+}
+
+/* A path to put in an HTTP request line: '/' then printable ASCII without spaces. */
+static int is_http_path(const char *s)
+{
+    if (s[0] != '/')
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Calls ymap_fail(m, key, "WHY, got VALUE") with the value as written. */
+static void fail_value(struct ymap *m, const char *key, const char *why)
+{
+    char got[256];
+    ymap_fail(m, key, "%s, got %s", why, ydoc_what(ymap_value(m, key, Y_OPTIONAL), got,
+                                                   sizeof(got)));
+}
+
+static void read_name(struct ymap *m, const char *key, char **out)
+{
+    if (ymap_str(m, key, Y_REQUIRED, out) && !is_name(*out))
+        fail_value(m, key, "must be 1-63 letters, digits, '.', '_' or '-'");
+}
+
+/* A probe timeout must end before the next probe starts. from says where a defaulted
+ * timeout came from. */
+static void check_timeout(struct ymap *m, uint64_t interval, uint64_t timeout, int timeout_set,
+                          const char *from)
+{
+    char iv[32], to[32];
+
+    if (timeout < interval)
+        return;
+    lbw_format_duration(interval, iv, sizeof(iv));
+    lbw_format_duration(timeout, to, sizeof(to));
+    if (timeout_set)
+        ymap_fail(m, "timeout", "must be less than interval (%s), got %s", iv, to);
+    else
+        ymap_fail(m, "interval", "must be greater than timeout (%s %s), got %s", to, from, iv);
+}
+
+static void read_node(struct ymap *top, struct ymap *m, struct lbw_config *c)
+{
+    int64_t id = 1;
+    int level = LBW_LOG_INFO;
+
+    ymap_map(top, "node", Y_REQUIRED, m);
+    read_name(m, "name", &c->node.name);
+    ymap_int(m, "id", Y_OPTIONAL, 1, INT64_MAX, &id);
+    ymap_path(m, "data_dir", Y_REQUIRED, &c->node.data_dir);
+    ymap_enum(m, "log_level", Y_OPTIONAL, log_levels, &level);
+    ymap_close(m);
+    c->node.id = (uint64_t)id;
+    c->node.log_level = (enum lbw_log_level)level;
+}
+
+/* web.listen defaults to 127.0.0.1:8440+id, so that nodes on one host do not collide. */
+static void default_listen(struct ymap *node, struct lbw_config *c)
+{
+    struct ydoc *d = node->doc;
+
+    if (c->node.id > 65535 - WEB_PORT_BASE) {
+        ymap_fail(node, "id", "%" PRIu64 " puts the default web port (8440+id) above 65535; "
+                              "set web.listen", c->node.id);
+        return;
+    }
+    c->web.listen_port = (uint16_t)(WEB_PORT_BASE + c->node.id);
+    c->web.listen_host = ydoc_strdup(d, "127.0.0.1");
+    if (asprintf(&c->web.listen, "127.0.0.1:%u", c->web.listen_port) < 0) {
+        c->web.listen = NULL;
+        ydoc_fail(d, NULL, "", "out of memory");
+    }
+}
+
+static void read_web(struct ymap *top, struct ymap *node, struct lbw_config *c)
+{
+    struct ymap m;
+
+    ymap_map(top, "web", Y_OPTIONAL, &m);
+    if (ymap_hostport(&m, "listen", Y_OPTIONAL, &c->web.listen_host, &c->web.listen_port) &&
+        !is_ipv4(c->web.listen_host) && !is_ipv6(c->web.listen_host))
+        fail_value(&m, "listen", "host must be an IP address (e.g. 127.0.0.1, 0.0.0.0, [::])");
+    ymap_str(&m, "listen", Y_OPTIONAL, &c->web.listen);
+    if (ymap_close(&m) == 0 && !c->web.listen)
+        default_listen(node, c);
+}
+
+static void read_tls(struct ymap *top, struct lbw_config *c)
+{
+    struct ymap m;
+
+    ymap_map(top, "tls", Y_OPTIONAL, &m);
+    ymap_path(&m, "ca", Y_REQUIRED, &c->tls.ca);
+    ymap_path(&m, "cert", Y_REQUIRED, &c->tls.cert);
+    ymap_path(&m, "key", Y_REQUIRED, &c->tls.key);
+    ymap_close(&m);
+}
+
+static void read_probes(struct ymap *top, struct lbw_config *c)
+{
+    struct ymap m;
+    int timeout_set;
+
+    c->probes.interval_ms = 10 * MS_SECOND;
+    c->probes.timeout_ms = 5 * MS_SECOND;
+    ymap_map(top, "probes", Y_OPTIONAL, &m);
+    ymap_duration(&m, "interval", Y_OPTIONAL, MIN_INTERVAL_MS, YD_NO_MAX, &c->probes.interval_ms);
+    timeout_set = ymap_duration(&m, "timeout", Y_OPTIONAL, 1, YD_NO_MAX, &c->probes.timeout_ms);
+    if (ymap_close(&m) == 0)
+        check_timeout(&m, c->probes.interval_ms, c->probes.timeout_ms, timeout_set, "by default");
+}
+
+static void read_store(struct ymap *top, struct lbw_config *c)
+{
+    struct ymap m, r;
+    uint64_t max_size = GIB, raw = 2 * MS_DAY, m1 = 30 * MS_DAY, h1 = 400 * MS_DAY;
+
+    ymap_map(top, "store", Y_OPTIONAL, &m);
+    ymap_size(&m, "max_size", Y_OPTIONAL, MIN_STORE_SIZE, SIZE_MAX, &max_size);
+    ymap_map(&m, "retention", Y_OPTIONAL, &r);
+    ymap_duration(&r, "raw", Y_OPTIONAL, MS_MINUTE, INT64_MAX, &raw);
+    ymap_duration(&r, "1m", Y_OPTIONAL, MS_MINUTE, INT64_MAX, &m1);
+    ymap_duration(&r, "1h", Y_OPTIONAL, MS_MINUTE, INT64_MAX, &h1);
+    ymap_close(&r);
+    ymap_close(&m);
+    c->store.max_size = (size_t)max_size;
+    c->store.retention_raw_ms = (int64_t)raw;
+    c->store.retention_1m_ms = (int64_t)m1;
+    c->store.retention_1h_ms = (int64_t)h1;
+}
+
+/* http: true (GET / expecting 2xx) or a mapping of path, expect_status, expect_body. */
+static void read_http(struct ymap *m, struct lbw_target *t)
+{
+    yaml_node_t *v = ymap_value(m, "http", Y_OPTIONAL);
+    struct ymap h;
+    int64_t status = 0;
+
+    if (v && v->type == YAML_SCALAR_NODE) {
+        ymap_bool(m, "http", Y_OPTIONAL, &t->http.enabled);
+    } else if (v && v->type != YAML_MAPPING_NODE) {
+        fail_value(m, "http", "expected true or a mapping");
+    } else if (v) {
+        t->http.enabled = ymap_map(m, "http", Y_OPTIONAL, &h);
+        if (ymap_str(&h, "path", Y_OPTIONAL, &t->http.path) && !is_http_path(t->http.path))
+            fail_value(&h, "path", "must start with '/' and have no spaces or control characters");
+        ymap_int(&h, "expect_status", Y_OPTIONAL, 100, 599, &status);
+        ymap_str(&h, "expect_body", Y_OPTIONAL, &t->http.expect_body);
+        ymap_close(&h);
+        t->http.expect_status = (long)status;
+    }
+    if (t->http.enabled && !t->http.path)
+        t->http.path = ydoc_strdup(m->doc, "/");
+}
+
+static void check_unique_name(struct yseq *s, size_t i, struct ymap *m,
+                              const struct lbw_config *c)
+{
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(c->targets[j].name, c->targets[i].name) == 0) {
+            yaml_node_t *first = ydoc_lookup(s->doc, yseq_node(s, j), "name");
+            ymap_fail(m, "name", "duplicate target name \"%s\" (first at line %zu)",
+                      c->targets[i].name, first->start_mark.line + 1);
+            return;
+        }
+    }
+}
+
+static void read_target(struct yseq *s, size_t i, struct lbw_config *c)
+{
+    struct lbw_target *t = &c->targets[i];
+    struct ymap m;
+    int timeout_set;
+
+    t->interval_ms = c->probes.interval_ms;
+    t->timeout_ms = c->probes.timeout_ms;
+    t->tls = 1;
+    yseq_map(s, i, &m);
+    read_name(&m, "name", &t->name);
+    if (ymap_hostport(&m, "address", Y_REQUIRED, &t->host, &t->port))
+        ymap_str(&m, "address", Y_REQUIRED, &t->address);
+    if (ymap_str(&m, "server_name", Y_OPTIONAL, &t->server_name) &&
+        !is_dns_name(t->server_name) && !is_ipv4(t->server_name) && !is_ipv6(t->server_name))
+        fail_value(&m, "server_name", "must be a host name or IP address");
+    ymap_path(&m, "ca_file", Y_OPTIONAL, &t->ca_file);
+    ymap_duration(&m, "interval", Y_OPTIONAL, MIN_INTERVAL_MS, YD_NO_MAX, &t->interval_ms);
+    timeout_set = ymap_duration(&m, "timeout", Y_OPTIONAL, 1, YD_NO_MAX, &t->timeout_ms);
+    ymap_bool(&m, "tls", Y_OPTIONAL, &t->tls);
+    read_http(&m, t);
+    ymap_port(&m, "redirect_port", Y_OPTIONAL, &t->redirect_port);
+    if (ymap_close(&m) < 0)
+        return;
+    check_unique_name(s, i, &m, c);
+    check_timeout(&m, t->interval_ms, t->timeout_ms, timeout_set, "from probes.timeout");
+    if (!t->server_name)
+        t->server_name = ydoc_strdup(s->doc, t->host);
+}
+
+static void read_targets(struct ymap *top, struct lbw_config *c)
+{
+    struct yseq s;
+    size_t n;
+
+    ymap_seq(top, "targets", Y_OPTIONAL, &s);
+    n = yseq_len(&s);
+    if (n == 0)
+        return;
+    c->targets = calloc(n, sizeof(*c->targets));
+    if (!c->targets) {
+        ydoc_fail(s.doc, NULL, "", "out of memory");
+        return;
+    }
+    c->ntargets = n;
+    for (size_t i = 0; i < n && !ydoc_failed(s.doc); i++)
+        read_target(&s, i, c);
+}
+
+static void read_config(struct ydoc *d, struct lbw_config *c)
+{
+    struct ymap top, node;
+
+    ymap_open(&top, d, ydoc_root(d), "");
+    read_node(&top, &node, c);
+    read_web(&top, &node, c);
+    read_tls(&top, c);
+    read_probes(&top, c);
+    read_store(&top, c);
+    read_targets(&top, c);
+    ymap_close(&top);
+}
+
+/* --- loading --------------------------------------------------------------------------------- */
+
+/* Builds the config from a loaded (or failed) document, then frees the document. */
+static int finish(struct ydoc *d, struct lbw_config **out, char *err, size_t errlen)
+{
+    struct lbw_config *c = NULL;
+
+    *out = NULL;
+    if (!ydoc_failed(d)) {
+        c = calloc(1, sizeof(*c));
+        if (!c) {
+            ydoc_fail(d, NULL, "", "out of memory");
+        } else {
+            c->path = ydoc_strdup(d, d->name);
+            read_config(d, c);
+        }
+    }
+    if (ydoc_failed(d)) {
+        set_err(err, errlen, ydoc_error(d));
+        lbw_config_free(c);
+        ydoc_free(d);
+        return -1;
+    }
+    ydoc_free(d);
+    *out = c;
+    return 0;
+}
+
+int lbw_config_load(const char *path, struct lbw_config **out, char *err, size_t errlen)
+{
+    struct ydoc d;
+
+    ydoc_load_file(&d, path);
+    return finish(&d, out, err, errlen);
+}
+
+int lbw_config_parse(const char *name, const char *text, size_t len, struct lbw_config **out,
+                     char *err, size_t errlen)
+{
+    struct ydoc d;
+
+    ydoc_load_buffer(&d, name, text, len);
+    return finish(&d, out, err, errlen);
+}
+
+void lbw_config_free(struct lbw_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->ntargets; i++) {
+        struct lbw_target *t = &c->targets[i];
+        free(t->name);
+        free(t->address);
+        free(t->host);
+        free(t->server_name);
+        free(t->ca_file);
+        free(t->http.path);
+        free(t->http.expect_body);
+    }
+    free(c->targets);
+    free(c->tls.ca);
+    free(c->tls.cert);
+    free(c->tls.key);
+    free(c->web.listen);
+    free(c->web.listen_host);
+    free(c->node.name);
+    free(c->node.data_dir);
+    free(c->path);
+    free(c);
+}

@@ -15,7 +15,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CC       ?= cc
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wvla
-CSTD     := -std=c11 -D_GNU_SOURCE
+VERSION  := 0.1.0
+CSTD     := -std=c11 -D_GNU_SOURCE -DLBW_VERSION=\"$(VERSION)\"
 CFLAGS_COMMON := $(CSTD) $(WARN) -I. $(PKG_CFLAGS) -MMD -MP
 REL_CFLAGS  := $(CFLAGS_COMMON) -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
 ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

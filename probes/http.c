@@ -37,6 +37,7 @@ struct probe {
     long expect_status;
     char *expect_body;
     int expect_redirect;
+    unsigned https_port;        /* where the redirect must lead */
 
     char *body;                 /* first bytes of the body, only when expect_body is set */
     size_t body_len, body_cap;
@@ -242,6 +243,7 @@ static struct probe *probe_new(const struct lbw_http_target *t, lbw_http_probe_c
     pr->arg = arg;
     pr->expect_status = t->expect_status;
     pr->expect_redirect = t->expect_https_redirect != 0;
+    pr->https_port = t->https_port ? t->https_port : 443;
     if (probe_parse_url(pr, t->url) != 0 ||
         (t->expect_body && !(pr->expect_body = strdup(t->expect_body))) ||
         !(pr->easy = curl_easy_init()) || probe_configure(pr, t) != 0) {
@@ -292,18 +294,22 @@ static int is_redirect_status(long status)
 }
 
 /* See expect_https_redirect in http.h for what counts as "https on the same host". */
-static int location_is_https_on(const char *loc, const char *host)
+static int location_is_https_on(const char *loc, const char *host, unsigned port)
 {
     static const char scheme[] = "https://";
     const size_t schemelen = sizeof(scheme) - 1, hostlen = strlen(host);
+    char want[8];
     if (strncasecmp(loc, scheme, schemelen) != 0)
         return 0;
     loc += schemelen;
     if (strncasecmp(loc, host, hostlen) != 0)
         return 0;
     loc += hostlen;
-    if (strncmp(loc, ":443", 4) == 0)
-        loc += 4;
+    int n = snprintf(want, sizeof(want), ":%u", port);
+    if (strncmp(loc, want, (size_t)n) == 0)
+        loc += n;
+    else if (port != 443)
+        return 0; /* no port means 443, which is not where the target serves TLS */
     return *loc == '\0' || *loc == '/' || *loc == '?' || *loc == '#';
 }
 
@@ -329,7 +335,8 @@ static void check_redirect(const struct probe *pr, struct lbw_http_result *r)
     r->redirect_checked = pr->expect_redirect;
     if (!pr->expect_redirect)
         return;
-    r->redirect_ok = is_redirect_status(r->status) && location_is_https_on(r->location, pr->host);
+    r->redirect_ok = is_redirect_status(r->status) &&
+                     location_is_https_on(r->location, pr->host, pr->https_port);
     if (r->redirect_ok || !is_redirect_status(r->status))
         return;
     if (!r->location[0])

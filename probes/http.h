@@ -24,11 +24,13 @@ struct lbw_http_target {
     long expect_status;           /* 0 = any 2xx */
     const char *expect_body;      /* substring required in the first 64 KiB; NULL = none */
     int expect_https_redirect;    /* redirect check: success means a 301/302/303/307/308 whose
-                                     Location is https:// on the URL's host: exactly that host
-                                     (any case), optionally :443, then the end, a path, a query
-                                     or a fragment. Another host or port, a host that merely
-                                     starts with the URL's, userinfo, and a relative or
-                                     scheme-relative Location (still plain http) all fail. */
+                                     Location is https:// on the URL's host and TLS port:
+                                     exactly that host (any case), then :https_port (or nothing
+                                     when https_port is 443), then the end, a path, a query or a
+                                     fragment. Another host or port, a host that merely starts
+                                     with the URL's, userinfo, and a relative or scheme-relative
+                                     Location (still plain http) all fail. */
+    uint16_t https_port;          /* the TLS port the redirect must lead to; 0 = 443 */
     uint64_t timeout_ms;          /* whole probe; 0 = 10 s */
 };
 

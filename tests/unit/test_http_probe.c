@@ -632,24 +632,30 @@ static void redirect_variants(void **state)
     (void)state;
     static const struct {
         const char *path;
+        uint16_t https_port;    /* where the target serves TLS; 0 = 443 */
         int ok;
         const char *location;
     } cases[] = {
-        {"/port443", 1, "https://WWW.Test:443/port443"},
-        {"/bare", 1, "https://www.test"},
-        {"/evil", 0, "https://evil.test/"},
-        {"/suffix", 0, "https://www.test.evil.test/"},
-        {"/userinfo", 0, "https://www.test@evil.test/"},
-        {"/otherport", 0, "https://www.test:8443/"},
-        {"/tohttp", 0, "http://www.test/"},
+        {"/port443", 0, 1, "https://WWW.Test:443/port443"},
+        {"/bare", 0, 1, "https://www.test"},
+        {"/bare", 8443, 0, "https://www.test"},
+        {"/evil", 0, 0, "https://evil.test/"},
+        {"/suffix", 0, 0, "https://www.test.evil.test/"},
+        {"/userinfo", 0, 0, "https://www.test@evil.test/"},
+        {"/otherport", 0, 0, "https://www.test:8443/"},
+        {"/otherport", 8443, 1, "https://www.test:8443/"},
+        {"/otherport", 844, 0, "https://www.test:8443/"},
+        {"/tohttp", 0, 0, "http://www.test/"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct target_buf b;
         struct lbw_http_target *t = target(&b, "http", G.redirects, cases[i].path);
         t->expect_https_redirect = 1;
+        t->https_port = cases[i].https_port;
         struct lbw_http_result r = probe_one(t);
         if (r.success != cases[i].ok || r.redirect_ok != cases[i].ok)
-            fail_msg("%s: success %d redirect_ok %d (%s)", cases[i].path, r.success,
+            fail_msg("%s (port %u): success %d redirect_ok %d (%s)", cases[i].path,
+                     cases[i].https_port, r.success,
                      r.redirect_ok, r.error);
         assert_string_equal(r.location, cases[i].location);
         assert_int_equal(r.status_ok, 1);

@@ -1,0 +1,373 @@
+/* demo.c - `lbwatch demo`: everything needed to see lbwatch work, with no set-up.
+ *
+ * In a fresh temp dir it makes a cluster PKI and node certificates, a CA for the demo targets
+ * and four targets served by this process on loopback:
+ *   healthy    valid certificate for healthy.demo.test, HTTP 200, port-80-style redirect
+ *   expiring   valid certificate that expires in 5 days
+ *   wronghost  valid certificate that names another host
+ *   down       a closed port
+ * writes a node config per node and runs `lbwatch node` children (node i serves its page on
+ * http://127.0.0.1:(8440+i)/). Ctrl-C (or SIGTERM) stops the children and removes the dir. */
+#include "node/demo.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "node/demotargets.h"
+#include "node/log.h"
+#include "node/pki.h"
+#include "probes/tlsio.h"
+
+#define DEMO_MAX_NODES 5
+#define WEB_PORT_BASE 8440
+#define DAY (24 * 3600)
+
+struct demo_target {
+    const char *name;
+    const char *server_name;    /* what lbwatch checks */
+    const char *cert_name;      /* what the certificate says */
+    int64_t not_before, not_after;
+    struct lbw_demo_server *srv;
+    uint16_t port;
+};
+
+struct demo {
+    uv_loop_t loop;
+    char dir[256];
+    int nodes;
+    struct demo_target targets[3];
+    struct lbw_demo_server *redirect;
+    uint16_t down_port;
+    uv_process_t procs[DEMO_MAX_NODES];
+    int running;                /* children not yet exited */
+    int stopping;
+    int failed;
+    uv_signal_t sigint, sigterm;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: lbwatch demo [--nodes N]\n\n"
+            "Runs lbwatch on loopback with no set-up: a throwaway PKI, config and data in a\n"
+            "temp dir, four demo TLS targets served by this process (healthy, expiring in\n"
+            "5 days, wrong host name, down) and N lbwatch nodes (default 1) monitoring them.\n"
+            "Node i serves its status page on http://127.0.0.1:(8440+i)/. Ctrl-C stops\n"
+            "everything and removes the temp dir.\n\n"
+            "  --nodes N   how many nodes to run (1-%d)\n"
+            "  -h, --help  this help\n",
+            DEMO_MAX_NODES);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* A port on 127.0.0.1 that nobody listens on: bound, then released. */
+static uint16_t closed_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int make_cluster_pki(struct demo *d)
+{
+    char dir[300], err[256], name[16];
+    snprintf(dir, sizeof(dir), "%s/pki", d->dir);
+    if (lbw_pki_init(dir, 30, err, sizeof(err)) != 0) {
+        log_error("demo", "pki: %s", err);
+        return -1;
+    }
+    for (int i = 1; i <= d->nodes; i++) {
+        const char *ips[] = {"127.0.0.1", NULL};
+        struct lbw_identity id = {.kind = LBW_ID_NODE, .id = (uint64_t)i};
+        snprintf(name, sizeof(name), "node%d", i);
+        snprintf(id.name, sizeof(id.name), "%s", name);
+        if (lbw_pki_issue(dir, &id, ips, NULL, 30, err, sizeof(err)) != 0) {
+            log_error("demo", "pki: %s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Writes cert+key for one target, signed by the demo targets' CA, and starts its server. */
+static int start_target(struct demo *d, struct demo_target *t, X509 *ca, EVP_PKEY *ca_key)
+{
+    char cert_path[300], key_path[300], err[256], body[128];
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    struct lbw_cert_spec spec = {
+        .cn = t->cert_name, .not_before = t->not_before, .not_after = t->not_after,
+        .dns = {t->cert_name, NULL},
+    };
+    snprintf(cert_path, sizeof(cert_path), "%s/targets/%s.crt", d->dir, t->name);
+    snprintf(key_path, sizeof(key_path), "%s/targets/%s.key", d->dir, t->name);
+    int ok = lbw_pki_make_cert(&spec, ca, ca_key, &cert, &key, err, sizeof(err)) == 0 &&
+             lbw_pki_write_cert(cert_path, cert, err, sizeof(err)) == 0 &&
+             lbw_pki_write_key(key_path, key, err, sizeof(err)) == 0;
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (!ok) {
+        log_error("demo", "target %s: %s", t->name, err);
+        return -1;
+    }
+    SSL_CTX *ctx = lbw_tlsio_server_ctx(cert_path, key_path, NULL, err, sizeof(err));
+    if (!ctx) {
+        log_error("demo", "target %s: %s", t->name, err);
+        return -1;
+    }
+    snprintf(body, sizeof(body), "lbwatch demo target %s\n", t->name);
+    int rc = lbw_demo_tls_server(&t->srv, &d->loop, ctx, 0, body);
+    SSL_CTX_free(ctx);
+    if (rc != 0) {
+        log_error("demo", "target %s: %s", t->name, uv_strerror(rc));
+        return -1;
+    }
+    t->port = lbw_demo_server_port(t->srv);
+    return 0;
+}
+
+static int start_targets(struct demo *d)
+{
+    char dir[300], err[256];
+    int64_t now = (int64_t)time(NULL);
+    X509 *ca = NULL;
+    EVP_PKEY *ca_key = NULL;
+    struct lbw_cert_spec ca_spec = {.cn = "lbwatch demo targets CA", .is_ca = 1,
+                                    .not_before = now - DAY, .not_after = now + 365 * DAY};
+    struct demo_target defs[3] = {
+        {"healthy", "healthy.demo.test", "healthy.demo.test", now - DAY, now + 90 * DAY, 0, 0},
+        {"expiring", "expiring.demo.test", "expiring.demo.test", now - 85 * DAY, now + 5 * DAY,
+         0, 0},
+        {"wronghost", "wronghost.demo.test", "other.example.net", now - DAY, now + 90 * DAY, 0,
+         0},
+    };
+    memcpy(d->targets, defs, sizeof(defs));
+    snprintf(dir, sizeof(dir), "%s/targets", d->dir);
+    if (mkdir(dir, 0700) != 0) {
+        log_error("demo", "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(dir, sizeof(dir), "%s/targets/ca.crt", d->dir);
+    if (lbw_pki_make_cert(&ca_spec, NULL, NULL, &ca, &ca_key, err, sizeof(err)) != 0 ||
+        lbw_pki_write_cert(dir, ca, err, sizeof(err)) != 0) {
+        log_error("demo", "targets CA: %s", err);
+        X509_free(ca);
+        EVP_PKEY_free(ca_key);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++)
+        rc = start_target(d, &d->targets[i], ca, ca_key);
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    if (rc != 0)
+        return -1;
+    char location[128];
+    snprintf(location, sizeof(location), "https://%s:%u/", d->targets[0].server_name,
+             d->targets[0].port);
+    if (lbw_demo_redirect_server(&d->redirect, &d->loop, 0, location) != 0)
+        return -1;
+    d->down_port = closed_port();
+    return d->down_port ? 0 : -1;
+}
+
+static int write_node_config(struct demo *d, int i, char *path, size_t len)
+{
+    snprintf(path, len, "%s/node%d.yaml", d->dir, i);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f,
+            "# generated by lbwatch demo\n"
+            "node:\n  name: node%d\n  id: %d\n  data_dir: %s/node%d\n"
+            "web:\n  listen: 127.0.0.1:%d\n"
+            "tls:\n  ca: %s/pki/ca.crt\n  cert: %s/pki/node%d.crt\n  key: %s/pki/node%d.key\n"
+            "probes:\n  interval: 5s\n  timeout: 3s\n"
+            "targets:\n"
+            "  - name: healthy\n    address: 127.0.0.1:%u\n    server_name: %s\n"
+            "    ca_file: %s/targets/ca.crt\n    http:\n      expect_body: \"demo target\"\n"
+            "    redirect_port: %u\n",
+            i, i, d->dir, i, WEB_PORT_BASE + i, d->dir, d->dir, i, d->dir, i,
+            d->targets[0].port, d->targets[0].server_name, d->dir,
+            lbw_demo_server_port(d->redirect));
+    for (int t = 1; t < 3; t++)
+        fprintf(f, "  - name: %s\n    address: 127.0.0.1:%u\n    server_name: %s\n"
+                   "    ca_file: %s/targets/ca.crt\n",
+                d->targets[t].name, d->targets[t].port, d->targets[t].server_name, d->dir);
+    fprintf(f, "  - name: down\n    address: 127.0.0.1:%u\n    server_name: down.demo.test\n"
+               "    ca_file: %s/targets/ca.crt\n",
+            d->down_port, d->dir);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static void stop_demo(struct demo *d);
+
+static void on_child_exit(uv_process_t *p, int64_t status, int signal)
+{
+    struct demo *d = p->data;
+    if (!d->stopping) {
+        log_error("demo", "node (pid %d) exited unexpectedly (status %lld, signal %d)", p->pid,
+                  (long long)status, signal);
+        d->failed = 1;
+    }
+    uv_close((uv_handle_t *)p, NULL);
+    d->running--;
+    stop_demo(d);
+}
+
+static int spawn_node(struct demo *d, int i)
+{
+    char exe[4096], cfg[300];
+    size_t exelen = sizeof(exe);
+    if (uv_exepath(exe, &exelen) != 0 || write_node_config(d, i, cfg, sizeof(cfg)) != 0)
+        return -1;
+    char *args[] = {exe, "node", "-c", cfg, NULL};
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 1},
+        {.flags = UV_INHERIT_FD, .data.fd = 2},
+    };
+    uv_process_options_t o = {.exit_cb = on_child_exit, .file = exe, .args = args,
+                              .stdio = stdio, .stdio_count = 3};
+    uv_process_t *p = &d->procs[i - 1];
+    p->data = d;
+    int rc = uv_spawn(&d->loop, p, &o);
+    if (rc != 0) {
+        log_error("demo", "cannot start node%d: %s", i, uv_strerror(rc));
+        return -1;
+    }
+    d->running++;
+    return 0;
+}
+
+static void stop_demo(struct demo *d)
+{
+    if (!d->stopping) {
+        d->stopping = 1;
+        for (int i = 0; i < d->nodes; i++)
+            if (d->procs[i].pid > 0 && !uv_is_closing((uv_handle_t *)&d->procs[i]))
+                uv_process_kill(&d->procs[i], SIGTERM);
+    }
+    if (d->running > 0)
+        return;
+    for (int i = 0; i < 3; i++)
+        lbw_demo_server_close(d->targets[i].srv);
+    lbw_demo_server_close(d->redirect);
+    if (!uv_is_closing((uv_handle_t *)&d->sigint)) {
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+    }
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct demo *d = s->data;
+    (void)signum;
+    if (!d->stopping)
+        log_info("demo", "stopping");
+    stop_demo(d);
+}
+
+static void print_banner(const struct demo *d)
+{
+    printf("\nlbwatch demo is running (data in %s)\n\n", d->dir);
+    for (int i = 1; i <= d->nodes; i++)
+        printf("  node%d status page   http://127.0.0.1:%d/\n", i, WEB_PORT_BASE + i);
+    printf("        metrics       http://127.0.0.1:%d/metrics\n", WEB_PORT_BASE + 1);
+    printf("        targets API   http://127.0.0.1:%d/api/v1/targets\n\n", WEB_PORT_BASE + 1);
+    printf("  targets: healthy (127.0.0.1:%u), expiring (127.0.0.1:%u, 5 days left),\n"
+           "           wronghost (127.0.0.1:%u, certificate names other.example.net),\n"
+           "           down (127.0.0.1:%u, closed)\n\nPress Ctrl-C to stop.\n\n",
+           d->targets[0].port, d->targets[1].port, d->targets[2].port, d->down_port);
+    fflush(stdout);
+}
+
+static int parse_args(int argc, char **argv, struct demo *d)
+{
+    static const struct option opts[] = {
+        {"nodes", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    d->nodes = 1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 1;
+        }
+        if (c != 'n' || (d->nodes = atoi(optarg)) < 1 || d->nodes > DEMO_MAX_NODES) {
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+int lbw_demo_main(int argc, char **argv)
+{
+    struct demo d;
+    memset(&d, 0, sizeof(d));
+    int rc = parse_args(argc, argv, &d);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(d.dir, sizeof(d.dir), "%s/lbwatch-demo.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(d.dir)) {
+        log_error("demo", "cannot make a temp dir: %s", strerror(errno));
+        return 1;
+    }
+    uv_loop_init(&d.loop);
+    uv_signal_init(&d.loop, &d.sigint);
+    uv_signal_init(&d.loop, &d.sigterm);
+    d.sigint.data = d.sigterm.data = &d;
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+
+    int ok = make_cluster_pki(&d) == 0 && start_targets(&d) == 0;
+    for (int i = 1; ok && i <= d.nodes; i++)
+        ok = spawn_node(&d, i) == 0;
+    if (ok)
+        print_banner(&d);
+    else
+        d.failed = 1;
+    if (!ok)
+        stop_demo(&d);
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d.loop);
+    remove_tree(d.dir);
+    return d.failed ? 1 : 0;
+}

@@ -1,0 +1,150 @@
+/* expo.c - /metrics rendering. See expo.h. */
+#include "node/expo.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/view.h"
+
+
+struct help {
+    const char *metric;
+    const char *text;
+};
+
+static const struct help helps[] = {
+    {"probe_success", "Whether the probe succeeded (1) or not (0)."},
+    {"probe_duration_seconds", "How long the whole probe took."},
+    {"probe_ssl_earliest_cert_expiry", "Earliest notAfter over the presented chain (unix s)."},
+    {"probe_ssl_last_chain_info", "The leaf certificate presented (fingerprint, subject, issuer)."},
+    {"probe_tls_version_info", "The negotiated TLS version."},
+    {"probe_http_status_code", "HTTP response status code (0 if none)."},
+    {"probe_http_duration_seconds", "Duration of each HTTP request phase."},
+    {"probe_http_ssl", "Whether the final HTTP request used TLS."},
+    {"probe_http_content_length", "Response body bytes received."},
+    {"lbwatch_probe_error_info", "Why the latest probe failed."},
+    {"lbwatch_tls_connect_seconds", "TCP connect time of the TLS probe."},
+    {"lbwatch_tls_handshake_seconds", "TLS handshake time after connect."},
+    {"lbwatch_tls_cipher_info", "The negotiated cipher suite."},
+    {"lbwatch_tls_cert_not_after_seconds", "Leaf certificate notAfter (unix s)."},
+    {"lbwatch_tls_cert_not_before_seconds", "Leaf certificate notBefore (unix s)."},
+    {"lbwatch_tls_chain_verified", "Whether the chain verified to a trusted CA."},
+    {"lbwatch_tls_verify_error_info", "Why the chain did not verify."},
+    {"lbwatch_tls_hostname_match", "Whether the leaf certificate matches the server name."},
+    {"lbwatch_tls_key_bits", "Leaf public key size, by key type."},
+    {"lbwatch_tls_ocsp_status", "Stapled OCSP status."},
+    {"lbwatch_tls_chain_length", "Certificates presented by the server."},
+    {"lbwatch_http_first_byte_seconds", "Time from start to the first response byte."},
+    {"lbwatch_http_body_match", "Whether the expected body substring was found."},
+    {"lbwatch_http_redirect_https", "Whether plain HTTP redirects to https on the same host."},
+};
+
+static const char *help_for(const char *metric, size_t len)
+{
+    for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
+        if (strlen(helps[i].metric) == len && memcmp(helps[i].metric, metric, len) == 0)
+            return helps[i].text;
+    return NULL;
+}
+
+void lbw_expo_value(char *out, size_t len, double v)
+{
+    if (isnan(v))
+        snprintf(out, len, "NaN");
+    else if (isinf(v))
+        snprintf(out, len, v > 0 ? "+Inf" : "-Inf");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(out, len, "%.0f", v);
+    else /* the shortest form that reads back as the same double */
+        for (int prec = 15; prec <= 17; prec++)
+            if (snprintf(out, len, "%.*g", prec, v) > 0 && strtod(out, NULL) == v)
+                break;
+}
+
+static void family_header(struct lbw_buf *b, const char *metric, size_t len, const char *type)
+{
+    const char *help = help_for(metric, len);
+    if (help)
+        lbw_buf_printf(b, "# HELP %.*s %s\n", (int)len, metric, help);
+    lbw_buf_printf(b, "# TYPE %.*s %s\n", (int)len, metric, type);
+}
+
+static void store_series(struct lbw_buf *b, const struct lbw_view *v)
+{
+    size_t *idx = malloc((v->ncur ? v->ncur : 1) * sizeof(*idx));
+    if (!idx) {
+        b->failed = 1;
+        return;
+    }
+    lbw_view_sorted(v, idx);
+    const struct lbw_view_series *prev = NULL;
+    for (size_t i = 0; i < v->ncur; i++) {
+        const struct lbw_view_series *s = &v->cur[idx[i]];
+        if (!prev || prev->metric_len != s->metric_len ||
+            memcmp(prev->key, s->key, s->metric_len) != 0)
+            family_header(b, s->key, s->metric_len, "gauge");
+        char val[64];
+        lbw_expo_value(val, sizeof(val), s->value);
+        lbw_buf_printf(b, "%s %s\n", s->key, val);
+        prev = s;
+    }
+    free(idx);
+}
+
+static void own_metric(struct lbw_buf *b, const char *name, const char *type, const char *help,
+                       const char *vantage, double value)
+{
+    char val[64];
+    lbw_expo_value(val, sizeof(val), value);
+    lbw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s{vantage=\"", name, help, name, type, name);
+    lbw_buf_puts(b, vantage); /* node names are [A-Za-z0-9._-]: nothing to escape */
+    lbw_buf_printf(b, "\"} %s\n", val);
+}
+
+static void node_metrics(struct lbw_buf *b, const struct lbw_node_status *st)
+{
+    const char *n = st->name;
+    lbw_buf_printf(b, "# HELP lbwatch_node_info This node.\n# TYPE lbwatch_node_info gauge\n"
+                      "lbwatch_node_info{id=\"%llu\",vantage=\"%s\",version=\"%s\"} 1\n",
+                   (unsigned long long)st->id, n, LBW_VERSION);
+    own_metric(b, "lbwatch_node_start_time_seconds", "gauge", "When this node started.", n,
+               (double)st->started_ms / 1000);
+    own_metric(b, "lbwatch_samples_ingested_total", "counter",
+               "Samples produced by this node's probes.", n, (double)st->samples_in);
+    own_metric(b, "lbwatch_samples_dropped_total", "counter",
+               "Samples dropped as not newer than their series.", n,
+               (double)st->samples_dropped);
+    own_metric(b, "lbwatch_store_errors_total", "counter", "Store appends or commits that failed.",
+               n, (double)st->store_errors);
+    own_metric(b, "lbwatch_store_series", "gauge", "Series in the store.", n,
+               (double)st->store.series);
+    own_metric(b, "lbwatch_store_corrupt_records_total", "counter",
+               "Store records skipped because they did not decode.", n,
+               (double)st->store.corrupt);
+    own_metric(b, "lbwatch_probes_total", "counter", "Probes completed by this node.", n,
+               (double)st->probes_run);
+    own_metric(b, "lbwatch_probes_failed_total", "counter", "Probes that failed.", n,
+               (double)st->probes_failed);
+    own_metric(b, "lbwatch_probes_in_flight", "gauge", "Probes running now.", n,
+               (double)st->probes_in_flight);
+}
+
+void lbw_expo_metrics(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
+{
+    struct lbw_view v;
+    struct lbw_node_status st;
+
+    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    if (lbw_view_build(&v, ctx->store, NULL) != 0) {
+        r->status = 500;
+        lbw_buf_puts(&r->body, "could not read the store\n");
+        return;
+    }
+    r->status = 200;
+    store_series(&r->body, &v);
+    lbw_view_free(&v);
+    lbw_status_read(ctx->status, &st);
+    node_metrics(&r->body, &st);
+}

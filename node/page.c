@@ -1,0 +1,310 @@
+/* page.c - the status page: one self-contained HTML document (inline CSS and SVG, no scripts,
+ * no external resources), rendered on the server from a view of the store. See page.h. */
+#include "node/page.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "node/view.h"
+#include "probes/sample.h"
+
+#define SPARK_POINTS 60
+#define SPARK_STEP_MS 60000
+#define DAYS_CRITICAL 3
+#define DAYS_WARNING 14
+
+static const char css[] =
+    "*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',"
+    "Roboto,sans-serif;background:#0f1419;color:#d7dde4}"
+    "header{display:flex;align-items:center;gap:18px;padding:14px 24px;background:#161d25;"
+    "border-bottom:1px solid #243040}header h1{margin:0;font-size:19px;letter-spacing:.5px}"
+    "header h1 span{color:#4fb3ff}.meta{color:#8a97a6;font-size:12.5px}"
+    ".chips{margin-left:auto;display:flex;gap:8px}.chip{padding:4px 10px;border-radius:12px;"
+    "background:#222c38;font-size:12.5px}.chip b{font-size:14px}"
+    "main{padding:18px 24px}table{width:100%;border-collapse:collapse;background:#161d25;"
+    "border:1px solid #243040;border-radius:8px;overflow:hidden}"
+    "th{text-align:left;font-weight:600;font-size:12px;text-transform:uppercase;"
+    "letter-spacing:.6px;color:#8a97a6;padding:9px 12px;background:#1b2430}"
+    "td{padding:9px 12px;border-top:1px solid #222c38;vertical-align:middle}"
+    "td.t{font-weight:600}td .sub{display:block;font-weight:400;color:#8a97a6;font-size:12px}"
+    ".b{display:inline-block;min-width:52px;text-align:center;padding:2px 8px;border-radius:4px;"
+    "font-weight:700;font-size:12px}.ok{background:#17402a;color:#5ee08f}"
+    ".bad{background:#4a1d1f;color:#ff7b7b}.warn{background:#4a3a12;color:#ffc857}"
+    ".na{background:#2a323d;color:#8a97a6}.err{color:#ff9b9b;font-size:12px;display:block}"
+    ".num{font-variant-numeric:tabular-nums}svg{vertical-align:middle}"
+    "footer{padding:14px 24px;color:#8a97a6;font-size:12.5px}footer a{color:#4fb3ff}";
+
+static void badge(struct lbw_buf *b, const char *cls, const char *text)
+{
+    lbw_buf_printf(b, "<span class=\"b %s\">", cls);
+    lbw_buf_html(b, text);
+    lbw_buf_puts(b, "</span>");
+}
+
+static void iso_time(char *out, size_t len, int64_t unix_s)
+{
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, len, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+static const struct lbw_view_group *find_group(const struct lbw_view *v, size_t first, size_t n,
+                                               const char *vantage, const char *probe)
+{
+    for (size_t i = first; i < first + n; i++)
+        if (strcmp(v->groups[i].vantage, vantage) == 0 && strcmp(v->groups[i].probe, probe) == 0)
+            return &v->groups[i];
+    return NULL;
+}
+
+/* The handshake time over the last hour, one point per minute, as an inline SVG polyline. */
+static void sparkline(struct lbw_buf *b, struct lbw_store *st, const char *target,
+                      const char *vantage, int64_t now)
+{
+    struct lbw_step steps[SPARK_POINTS];
+    char key[LBW_KEY_MAX];
+    struct lbw_label l[] = {{"probe", "tls"}, {"target", target}, {"vantage", vantage}};
+    int64_t to = now - now % SPARK_STEP_MS;
+    int64_t from = to - (SPARK_POINTS - 1) * SPARK_STEP_MS;
+    if (lbw_key_build(key, sizeof(key), "lbwatch_tls_handshake_seconds", l, 3) < 0)
+        return;
+    long n = lbw_store_steps(st, key, strlen(key), from, to + SPARK_STEP_MS - 1, SPARK_STEP_MS,
+                             steps, SPARK_POINTS);
+    double max = 0;
+    for (long i = 0; i < n; i++)
+        if (steps[i].count && steps[i].sum / (double)steps[i].count > max)
+            max = steps[i].sum / (double)steps[i].count;
+    if (n <= 0 || max <= 0)
+        return;
+    lbw_buf_puts(b, " <svg width=\"120\" height=\"24\" viewBox=\"0 0 120 24\">"
+                    "<polyline fill=\"none\" stroke=\"#4fb3ff\" stroke-width=\"1.5\" points=\"");
+    for (long i = 0; i < n; i++) {
+        if (!steps[i].count)
+            continue;
+        double avg = steps[i].sum / (double)steps[i].count;
+        lbw_buf_printf(b, "%.1f,%.1f ", (double)i * 120.0 / (SPARK_POINTS - 1),
+                       22.0 - avg / max * 20.0);
+    }
+    lbw_buf_puts(b, "\"/></svg>");
+}
+
+static void cell_status(struct lbw_buf *b, const struct lbw_view *v,
+                        const struct lbw_view_group *tls)
+{
+    double ok;
+    char err[LBW_KEY_MAX];
+    lbw_buf_puts(b, "<td>");
+    if (!tls || !lbw_view_value(v, tls, "probe_success", &ok)) {
+        badge(b, "na", "PENDING");
+    } else if (ok) {
+        badge(b, "ok", "UP");
+    } else {
+        badge(b, "bad", "DOWN");
+        if (lbw_view_label(v, tls, "lbwatch_probe_error_info", "error", err, sizeof(err))) {
+            lbw_buf_puts(b, "<span class=\"err\">");
+            lbw_buf_html(b, err);
+            lbw_buf_puts(b, "</span>");
+        }
+    }
+    lbw_buf_puts(b, "</td>");
+}
+
+static void cell_cert(struct lbw_buf *b, const struct lbw_view *v,
+                      const struct lbw_view_group *tls, int64_t now)
+{
+    double expiry, verified, host;
+    char text[64], when[40], reason[LBW_KEY_MAX];
+    if (!tls || !lbw_view_value(v, tls, "probe_ssl_earliest_cert_expiry", &expiry)) {
+        lbw_buf_puts(b, "<td><span class=\"sub\">no certificate</span></td><td></td><td></td>");
+        return;
+    }
+    double days = (expiry - (double)now / 1000) / 86400;
+    snprintf(text, sizeof(text), days < 0 ? "EXPIRED" : "%.1f days", days);
+    iso_time(when, sizeof(when), (int64_t)expiry);
+    lbw_buf_puts(b, "<td class=\"num\">");
+    badge(b, days < DAYS_CRITICAL ? "bad" : days < DAYS_WARNING ? "warn" : "ok", text);
+    lbw_buf_printf(b, "<span class=\"sub\">until %s</span></td><td>", when);
+    if (lbw_view_value(v, tls, "lbwatch_tls_chain_verified", &verified) && verified) {
+        badge(b, "ok", "verified");
+    } else {
+        badge(b, "bad", "untrusted");
+        if (lbw_view_label(v, tls, "lbwatch_tls_verify_error_info", "reason", reason,
+                           sizeof(reason))) {
+            lbw_buf_puts(b, "<span class=\"err\">");
+            lbw_buf_html(b, reason);
+            lbw_buf_puts(b, "</span>");
+        }
+    }
+    lbw_buf_puts(b, "</td><td>");
+    if (lbw_view_value(v, tls, "lbwatch_tls_hostname_match", &host) && host)
+        badge(b, "ok", "match");
+    else
+        badge(b, "bad", "MISMATCH");
+    lbw_buf_puts(b, "</td>");
+}
+
+static void cell_tls(struct lbw_buf *b, const struct lbw_web_ctx *ctx, const struct lbw_view *v,
+                     const struct lbw_view_group *tls, const char *target, const char *vantage,
+                     int64_t now)
+{
+    char version[64], cipher[128];
+    double hs;
+    lbw_buf_puts(b, "<td>");
+    if (tls && lbw_view_label(v, tls, "probe_tls_version_info", "version", version,
+                              sizeof(version))) {
+        lbw_buf_html(b, version);
+        if (lbw_view_label(v, tls, "lbwatch_tls_cipher_info", "cipher", cipher, sizeof(cipher))) {
+            lbw_buf_puts(b, "<span class=\"sub\">");
+            lbw_buf_html(b, cipher);
+            lbw_buf_puts(b, "</span>");
+        }
+    }
+    lbw_buf_puts(b, "</td><td class=\"num\">");
+    if (tls && lbw_view_value(v, tls, "lbwatch_tls_handshake_seconds", &hs) && hs > 0)
+        lbw_buf_printf(b, "%.1f ms", hs * 1000);
+    sparkline(b, ctx->store, target, vantage, now);
+    lbw_buf_puts(b, "</td>");
+}
+
+static void cell_http(struct lbw_buf *b, const struct lbw_view *v,
+                      const struct lbw_view_group *http, const struct lbw_view_group *redirect)
+{
+    double ok, code;
+    char text[32];
+    lbw_buf_puts(b, "<td>");
+    if (http && lbw_view_value(v, http, "probe_success", &ok)) {
+        lbw_view_value(v, http, "probe_http_status_code", &code);
+        snprintf(text, sizeof(text), code > 0 ? "%.0f" : "no reply", code);
+        badge(b, ok ? "ok" : "bad", text);
+    }
+    if (redirect && lbw_view_value(v, redirect, "probe_success", &ok)) {
+        lbw_buf_puts(b, " ");
+        badge(b, ok ? "ok" : "bad", ok ? "80&#8594;https" : "no redirect");
+    }
+    lbw_buf_puts(b, "</td>");
+}
+
+/* Lists every vantage that has data for a target; a target with none gets one pending row. */
+static size_t vantages_of(const struct lbw_view *v, size_t first, size_t n, const char **out,
+                          size_t max)
+{
+    size_t k = 0;
+    for (size_t i = first; i < first + n && k < max; i++)
+        if (k == 0 || strcmp(out[k - 1], v->groups[i].vantage) != 0)
+            out[k++] = v->groups[i].vantage;
+    return k;
+}
+
+static void target_rows(struct lbw_buf *b, const struct lbw_web_ctx *ctx,
+                        const struct lbw_view *v, const struct lbw_target *t, int64_t now)
+{
+    const char *vantages[64];
+    size_t first, n = lbw_view_target_groups(v, t->name, &first);
+    size_t nv = vantages_of(v, first, n, vantages, 64);
+    if (nv == 0)
+        vantages[nv++] = ctx->cfg->node.name;
+    for (size_t i = 0; i < nv; i++) {
+        const struct lbw_view_group *tls = find_group(v, first, n, vantages[i], "tls");
+        lbw_buf_puts(b, "<tr>");
+        if (i == 0) {
+            lbw_buf_printf(b, "<td class=\"t\" rowspan=\"%zu\">", nv);
+            lbw_buf_html(b, t->name);
+            lbw_buf_puts(b, "<span class=\"sub\">");
+            lbw_buf_html(b, t->server_name);
+            lbw_buf_puts(b, " &middot; ");
+            lbw_buf_html(b, t->address);
+            lbw_buf_puts(b, "</span></td>");
+        }
+        lbw_buf_puts(b, "<td>");
+        lbw_buf_html(b, vantages[i]);
+        lbw_buf_puts(b, "</td>");
+        cell_status(b, v, tls);
+        cell_cert(b, v, tls, now);
+        cell_tls(b, ctx, v, tls, t->name, vantages[i], now);
+        cell_http(b, v, find_group(v, first, n, vantages[i], "http"),
+                  find_group(v, first, n, vantages[i], "redirect"));
+        lbw_buf_puts(b, "</tr>\n");
+    }
+}
+
+struct summary {
+    unsigned up, down, cert_warn;
+};
+
+static void summarize(const struct lbw_view *v, int64_t now, struct summary *s)
+{
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < v->ngroups; i++) {
+        const struct lbw_view_group *g = &v->groups[i];
+        double ok, expiry, verified, host;
+        if (strcmp(g->probe, "tls") != 0 || !lbw_view_value(v, g, "probe_success", &ok))
+            continue;
+        if (ok)
+            s->up++;
+        else
+            s->down++;
+        if (lbw_view_value(v, g, "probe_ssl_earliest_cert_expiry", &expiry) &&
+            ((expiry - (double)now / 1000) / 86400 < DAYS_WARNING ||
+             (lbw_view_value(v, g, "lbwatch_tls_chain_verified", &verified) && !verified) ||
+             (lbw_view_value(v, g, "lbwatch_tls_hostname_match", &host) && !host)))
+            s->cert_warn++;
+    }
+}
+
+static void header(struct lbw_buf *b, const struct lbw_web_ctx *ctx, const struct summary *s,
+                   int64_t now)
+{
+    char when[40];
+    iso_time(when, sizeof(when), now / 1000);
+    lbw_buf_puts(b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                    "<meta http-equiv=\"refresh\" content=\"10\">"
+                    "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+                    "<title>lbwatch &middot; ");
+    lbw_buf_html(b, ctx->cfg->node.name);
+    lbw_buf_printf(b, "</title><style>%s</style></head><body><header><h1><span>lb</span>watch"
+                      "</h1><div class=\"meta\">node <b>", css);
+    lbw_buf_html(b, ctx->cfg->node.name);
+    lbw_buf_printf(b, "</b> &middot; %s</div><div class=\"chips\">"
+                      "<span class=\"chip\"><b>%zu</b> targets</span>"
+                      "<span class=\"chip\"><b style=\"color:#5ee08f\">%u</b> up</span>"
+                      "<span class=\"chip\"><b style=\"color:#ff7b7b\">%u</b> down</span>"
+                      "<span class=\"chip\"><b style=\"color:#ffc857\">%u</b> certificate "
+                      "problems</span></div></header>\n",
+                   when, ctx->cfg->ntargets, s->up, s->down, s->cert_warn);
+}
+
+void lbw_page_status(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
+{
+    struct lbw_view v;
+    struct summary s;
+    struct lbw_node_status st;
+    int64_t now = lbw_now_ms();
+
+    r->content_type = "text/html; charset=utf-8";
+    if (lbw_view_build(&v, ctx->store, NULL) != 0) {
+        r->status = 500;
+        lbw_buf_puts(&r->body, "could not read the store\n");
+        return;
+    }
+    summarize(&v, now, &s);
+    header(&r->body, ctx, &s, now);
+    lbw_buf_puts(&r->body, "<main><table><tr><th>Target</th><th>Vantage</th><th>Status</th>"
+                           "<th>Certificate</th><th>Chain</th><th>Hostname</th><th>TLS</th>"
+                           "<th>Handshake (1 h)</th><th>HTTP</th></tr>\n");
+    for (size_t i = 0; i < ctx->cfg->ntargets; i++)
+        target_rows(&r->body, ctx, &v, &ctx->cfg->targets[i], now);
+    lbw_buf_puts(&r->body, "</table></main>");
+    lbw_view_free(&v);
+    lbw_status_read(ctx->status, &st);
+    lbw_buf_printf(&r->body,
+                   "<footer>lbwatch %s &middot; %llu series &middot; %llu probes run, %llu "
+                   "failed &middot; <a href=\"/api/v1/targets\">/api/v1/targets</a> &middot; "
+                   "<a href=\"/metrics\">/metrics</a> &middot; <a href=\"/healthz\">/healthz</a>"
+                   "</footer></body></html>\n",
+                   LBW_VERSION, (unsigned long long)st.store.series,
+                   (unsigned long long)st.probes_run, (unsigned long long)st.probes_failed);
+    r->status = 200;
+}

@@ -1,0 +1,37 @@
+/* status.h - the node's live status, shared between the loop thread (which owns and publishes
+ * it) and the web threads (which read a copy). One mutex, copied structs, no pointers into
+ * loop-owned memory.
+ */
+#ifndef LBW_STATUS_H
+#define LBW_STATUS_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "node/store.h"
+
+struct lbw_node_status {
+    char name[64];
+    uint64_t id;
+    int64_t started_ms;
+    uint64_t samples_in;        /* samples produced by this node's probes */
+    uint64_t samples_stored;
+    uint64_t samples_dropped;   /* not newer than their series' last sample */
+    uint64_t store_errors;      /* appends/commits that failed */
+    uint64_t probes_run;
+    uint64_t probes_failed;
+    unsigned probes_in_flight;
+    struct lbw_store_stats store;
+};
+
+struct lbw_status {
+    pthread_mutex_t mu;
+    struct lbw_node_status cur;
+};
+
+void lbw_status_init(struct lbw_status *s);
+void lbw_status_destroy(struct lbw_status *s);
+void lbw_status_publish(struct lbw_status *s, const struct lbw_node_status *st);
+void lbw_status_read(struct lbw_status *s, struct lbw_node_status *out);
+
+#endif

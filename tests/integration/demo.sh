@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# demo.sh - `lbwatch demo` end to end: the four demo targets show the right state on the
+# status page, /api/v1/targets and /metrics of http://127.0.0.1:8441/; Ctrl-C stops the demo
+# cleanly (exit 0) and removes its temp dir.
+. tests/integration/lib.sh
+
+WEB=http://127.0.0.1:8441
+if (exec 3<>/dev/tcp/127.0.0.1/8441) 2>/dev/null; then fail "port 8441 is already in use"; fi
+
+"$LBWATCH" demo >"$T/demo.log" 2>&1 &
+DEMO=$!
+PIDS="$PIDS $DEMO"
+
+# every target has a TLS result, and healthy has its http and redirect results
+ready() {
+    curl -sf "$WEB/api/v1/targets" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ok = len(d["targets"]) == 4 and all(t["vantages"] and "tls" in t["vantages"][0] for t in d["targets"])
+h = [t for t in d["targets"] if t["name"] == "healthy"]
+ok = ok and h and all(k in h[0]["vantages"][0] for k in ("http", "redirect"))
+sys.exit(0 if ok else 1)'
+}
+for i in $(seq 600); do
+    kill -0 "$DEMO" 2>/dev/null || { cat "$T/demo.log"; fail "demo exited"; }
+    ready 2>/dev/null && break
+    [ "$i" = 600 ] && { cat "$T/demo.log"; fail "demo did not produce results for all targets"; }
+    sleep 0.1
+done
+pass "demo is up with results for 4 targets"
+
+curl -sf "$WEB/api/v1/targets" > "$T/targets.json"
+python3 - "$T/targets.json" <<'PY' || fail "targets API does not show the expected states"
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = {x["name"]: x["vantages"][0] for x in d["targets"]}
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what, file=sys.stderr); sys.exit(1)
+h = t["healthy"]
+check(h["vantage"] == "node1", "vantage label")
+check(h["tls"]["success"] and h["tls"]["chain_verified"] and h["tls"]["hostname_match"], "healthy tls")
+check(89 < h["tls"]["days_left"] < 91, "healthy days left")
+check(h["tls"]["version"] in ("TLS 1.2", "TLS 1.3"), "healthy version")
+check(h["http"]["success"] and h["http"]["status_code"] == 200, "healthy http")
+check(h["redirect"]["success"] and h["redirect"]["status_code"] == 301, "healthy redirect")
+e = t["expiring"]["tls"]
+check(e["success"] and e["chain_verified"] and e["hostname_match"], "expiring verified")
+check(4.9 < e["days_left"] <= 5.0, "expiring in 5 days: %r" % e["days_left"])
+w = t["wronghost"]["tls"]
+check(w["success"] and w["chain_verified"] and w["hostname_match"] is False, "wronghost mismatch")
+dn = t["down"]["tls"]
+check(dn["success"] is False and "connection refused" in dn["error"], "down: %r" % dn.get("error"))
+check("not_after" not in dn, "down has no certificate")
+up = {x["name"]: x["up"] for x in d["targets"]}
+check(up == {"healthy": True, "expiring": True, "wronghost": True, "down": False}, "up flags %r" % up)
+PY
+pass "targets API: healthy, expiring (5 days), wronghost (mismatch), down (refused)"
+
+curl -sf "$WEB/metrics" > "$T/metrics.txt"
+python3 - "$T/metrics.txt" <<'PY' || fail "/metrics does not show the expected values"
+import sys, time
+m = {}
+for line in open(sys.argv[1]):
+    if line.startswith("#") or not line.strip():
+        continue
+    k, v = line.rsplit(" ", 1)
+    m[k] = float(v)
+def get(metric, target):
+    return m['%s{probe="tls",target="%s",vantage="node1"}' % (metric, target)]
+now = time.time()
+assert abs(get("probe_ssl_earliest_cert_expiry", "expiring") - (now + 5 * 86400)) < 300
+assert get("lbwatch_tls_hostname_match", "wronghost") == 0
+assert get("lbwatch_tls_hostname_match", "healthy") == 1
+assert get("lbwatch_tls_chain_verified", "expiring") == 1
+assert get("probe_success", "down") == 0
+assert get("probe_success", "healthy") == 1
+assert get("lbwatch_tls_handshake_seconds", "healthy") > 0
+assert any(k.startswith("probe_tls_version_info{") and 'target="healthy"' in k for k in m)
+assert m['probe_http_status_code{probe="http",target="healthy",vantage="node1"}'] == 200
+PY
+pass "/metrics: expiry, hostname match, chain, success, handshake, version, http status"
+
+curl -sf "$WEB/" > "$T/page.html"
+grep -q 'MISMATCH' "$T/page.html" || fail "page does not flag the host name mismatch"
+grep -q '>DOWN<' "$T/page.html" || fail "page does not show the down target"
+grep -Eq 'class="b (warn|bad)">(4\.9|5\.0) days<' "$T/page.html" || fail "page does not show 5 days left"
+grep -q 'connection refused' "$T/page.html" || fail "page does not say why down is down"
+pass "status page flags mismatch, down (with reason) and the expiring certificate"
+
+dir=$(sed -n 's/^lbwatch demo is running (data in \(.*\))$/\1/p' "$T/demo.log")
+[ -d "$dir" ] || fail "demo data dir not found in its banner"
+kill -INT "$DEMO"
+rc=0; wait "$DEMO" || rc=$?
+[ "$rc" = 0 ] || { cat "$T/demo.log"; fail "demo exited $rc after Ctrl-C"; }
+[ ! -e "$dir" ] || fail "demo left $dir behind"
+! (exec 3<>/dev/tcp/127.0.0.1/8441) 2>/dev/null || fail "node still serving after the demo stopped"
+grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' "$T/demo.log" && { cat "$T/demo.log"; fail "sanitizer report"; }
+pass "Ctrl-C stops the demo, its node and removes $dir"

@@ -4,17 +4,22 @@
  * Layout (named LMDB databases, big-endian keys so ranges scan in time order):
  *   series      key string      -> u32 series id
  *   series_id   u32 id          -> key string
- *   samples     u32 id | u64 ts -> compressed chunk (node/chunk.h) of samples starting at ts
- *   rollup_1m   u32 id | u64 ts -> {min, max, sum, count} of the minute starting at ts
- *   rollup_1h   u32 id | u64 ts -> {min, max, sum, count} of the hour starting at ts
+ *   samples     u32 id | u64 ts -> sealed compressed chunk (node/chunk.h) of samples from ts
+ *   heads       u32 id          -> the series' head chunk: its newest samples, still being
+ *                                  appended to (at most one chunk)
+ *   rollup_1m   u32 id | u64 ts -> {min, max, sum, count} of the minute at ts
+ *   rollup_1h   u32 id | u64 ts -> {min, max, sum, count} of the hour at ts
  *   meta        string          -> bytes (schema version, next series id, callers' own keys)
  *
- * Each series keeps an in-memory head chunk and the current minute and hour accumulators;
- * a chunk is written when it is full, and lbw_store_commit() also writes every head and
- * accumulator touched since the last commit, so whatever was committed is on disk and is
- * what readers see. Within a series, timestamps must increase: a sample at or before the
- * series' last timestamp is dropped (and counted), which also makes re-applying the same
- * samples after a restart harmless.
+ * Each series keeps an in-memory head chunk. When it is full (LBW_CHUNK_MAX_SAMPLES or
+ * LBW_CHUNK_SPAN_MS) it is sealed into samples and its samples are added to the rollups, and
+ * lbw_store_commit() writes every head touched since the last commit (one put per touched
+ * series), so whatever was committed is on disk and is what readers see; readers aggregate
+ * the head's samples together with the rollups. After a restart or an abort a series' head
+ * is reloaded from disk on its next append, and the same chunk continues. Within a series,
+ * timestamps must increase: a sample at or before the series' last timestamp is dropped
+ * (and counted), which also makes re-applying the same samples after a restart harmless.
+ * NaN values are stored but left out of rollups and steps.
  *
  * Threads: one writer thread calls begin/append/commit/abort/prune/meta_put; any thread may
  * call the read functions concurrently (each opens its own read transaction; the env is
@@ -54,19 +59,26 @@ void lbw_store_close(struct lbw_store *s);
 int lbw_store_begin(struct lbw_store *s);
 
 /* Appends one sample (begins a transaction if needed). key must be a canonical series key
- * (probes/sample.h) of keylen bytes. Returns 0 if stored, 1 if dropped because it is not
- * newer than the series' last sample, -1 on error (bad key, NaN timestamps, LMDB error). */
+ * (probes/sample.h) of keylen bytes; ts_ms must be >= 0. Returns 0 if stored, 1 if dropped
+ * because it is not newer than the series' last sample, -1 on error: a bad key or timestamp
+ * leaves the transaction as it was; an LMDB error (MDB_MAP_FULL...) or out of memory aborts
+ * the whole open transaction, as lbw_store_abort() would. */
 int lbw_store_append(struct lbw_store *s, const char *key, size_t keylen, int64_t ts_ms,
                      double value);
 
-/* Writes touched heads and accumulators and commits. Returns 0, or -1 (the transaction is
- * then aborted and the in-memory heads are reloaded from disk on next use). */
+/* Writes the touched heads and commits (0 if no transaction is open). Returns 0, or -1 (the
+ * transaction is then aborted and the in-memory heads are reloaded from disk on next use). */
 int lbw_store_commit(struct lbw_store *s);
 void lbw_store_abort(struct lbw_store *s);
 
 /* Deletes chunks and rollups older than the retention periods relative to now_ms, at most
- * max_deletes records per call (0 = no limit), in its own transaction. Returns the number of
- * records deleted, or -1. Call periodically. */
+ * max_deletes records per call (0 = no limit), in its own transaction (-1 if a write
+ * transaction is open). A sealed chunk is old when the series' next chunk starts at or
+ * before now_ms - retention (or it started LBW_CHUNK_SPAN_MS before that); a bucket is old
+ * when it ends by then. A series' head (at most one chunk) is never deleted. A limited call
+ * visits at most about 4 * max_deletes series and the next call continues where it stopped;
+ * an unlimited call makes one full pass. Returns the number of records deleted, or -1. Call
+ * periodically. */
 long lbw_store_prune(struct lbw_store *s, int64_t now_ms, long max_deletes);
 
 /* Caller-owned metadata in the meta database, written inside the current write transaction
@@ -90,7 +102,7 @@ void lbw_store_stats(struct lbw_store *s, struct lbw_store_stats *out);
 
 struct lbw_series_info {
     uint32_t id;
-    const char *key;            /* valid during the callback */
+    const char *key;            /* NUL-terminated, valid during the callback */
     size_t keylen;
     int64_t last_ts;            /* 0 if the series has no sample */
     double last_value;
@@ -122,10 +134,12 @@ struct lbw_step {
     uint64_t count;             /* 0 = no data in this step (min/max/sum are 0) */
 };
 
-/* Aggregates one series over [from, to] into steps of step_ms (from + i*step_ms). Uses the
- * coarsest resolution whose buckets fit the step exactly (1h, 1m, else raw samples) and whose
- * data covers the range (rollups of expired raw data are still used). At most max steps.
- * Returns the number of steps written to out (empty steps included), or -1. */
+/* Aggregates one series over [from, to] into steps of step_ms: step i covers
+ * [from + i*step_ms, from + (i+1)*step_ms), for every step that starts at or before to, at
+ * most max steps. Uses the coarsest resolution whose buckets tile the steps exactly: 1h
+ * rollups if step_ms is a multiple of an hour and from is hour-aligned, else 1m rollups
+ * likewise, else raw samples (rollups outlive expired raw data). from must be >= 0 and
+ * step_ms > 0. Returns the number of steps written to out (empty steps included), or -1. */
 long lbw_store_steps(struct lbw_store *s, const char *key, size_t keylen, int64_t from,
                      int64_t to, int64_t step_ms, struct lbw_step *out, size_t max);
 

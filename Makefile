@@ -106,7 +106,7 @@ fuzz-smoke: $(FUZZ_BIN)
 	@B=$(B) ./scripts/run-fuzz 5 $(FUZZ_BIN)
 
 integration: $(B)/asan/lbwatch $(B)/lbwatch
-	@B=$(B) LBWATCH=$(CURDIR)/$(B)/asan/lbwatch LBWATCH_REL=$(CURDIR)/$(B)/lbwatch ./scripts/run-integration
+	@B=$(B) LBWATCH=$(abspath $(B))/asan/lbwatch LBWATCH_REL=$(abspath $(B))/lbwatch ./scripts/run-integration
 
 test: deps
 	@$(MAKE) --no-print-directory -j2 $(B)/asan/lbwatch $(B)/lbwatch $(UNIT_BIN) $(FUZZ_BIN)

@@ -135,7 +135,8 @@ int lbw_view_build(struct lbw_view *v, struct lbw_store *s, const char *prefix)
     intern(&b, "");
     if (lbw_store_foreach_series(s, prefix, collect, &b) != 0 || b.failed)
         goto fail;
-    qsort_r(b.e, b.n, sizeof(*b.e), cmp_entry, b.strings);
+    if (b.n > 1)
+        qsort_r(b.e, b.n, sizeof(*b.e), cmp_entry, b.strings);
     v->strings = b.strings;
     v->nall = b.n;
     if (make_groups(v, &b) != 0)
@@ -230,5 +231,6 @@ void lbw_view_sorted(const struct lbw_view *v, size_t *idx)
 {
     for (size_t i = 0; i < v->ncur; i++)
         idx[i] = i;
-    qsort_r(idx, v->ncur, sizeof(*idx), cmp_idx, (void *)v);
+    if (v->ncur > 1)
+        qsort_r(idx, v->ncur, sizeof(*idx), cmp_idx, (void *)v);
 }

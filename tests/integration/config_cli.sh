@@ -1,6 +1,6 @@
 # config_cli.sh - `lbwatch node --check-config`: the shipped example is valid and quiet; bad
 # files exit 2 with exactly "FILE:LINE:COL: reason" on stderr; `lbwatch node --help` works.
-. tests/integration/lib.sh
+. tests/support/lib.sh
 
 "$LBWATCH" node --help >"$T/help.out" 2>"$T/help.err" || fail "node --help exited $?"
 grep -q -- "--check-config" "$T/help.out" || fail "node --help does not mention --check-config"

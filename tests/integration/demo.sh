@@ -2,7 +2,7 @@
 # demo.sh - `lbwatch demo` end to end: the four demo targets show the right state on the
 # status page, /api/v1/targets and /metrics of http://127.0.0.1:8441/; Ctrl-C stops the demo
 # cleanly (exit 0) and removes its temp dir.
-. tests/integration/lib.sh
+. tests/support/lib.sh
 
 WEB=http://127.0.0.1:8441
 if (exec 3<>/dev/tcp/127.0.0.1/8441) 2>/dev/null; then fail "port 8441 is already in use"; fi

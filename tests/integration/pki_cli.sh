@@ -1,7 +1,7 @@
 # pki_cli.sh - `lbwatch pki` end to end: make a CA, issue a node and an agent certificate,
 # check them with the openssl CLI (chain, SANs, key match, modes), `pki show`, and the exit
 # codes for help (0), runtime errors (1) and bad usage (2).
-. tests/integration/lib.sh
+. tests/support/lib.sh
 
 command -v openssl >/dev/null || fail "the openssl CLI is needed"
 D=$T/pki

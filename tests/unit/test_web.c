@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/api.h"
 #include "node/buf.h"
+#include "node/expo.h"
+#include "node/page.h"
 #include "node/config.h"
 #include "node/status.h"
 #include "node/store.h"
@@ -378,6 +381,39 @@ static void healthz_404_405(void **state)
     lbw_buf_free(&r.body);
 }
 
+/* A node that has not measured anything yet still answers every page. */
+static void empty_store_renders(void **state)
+{
+    (void)state;
+    char dir[256], err[256];
+    struct lbw_store *empty;
+    assert_int_equal(tu_tmpdir("lbw-web-empty", dir, sizeof(dir)), 0);
+    struct lbw_store_options o = {.dir = dir};
+    assert_int_equal(lbw_store_open(&empty, &o, err, sizeof(err)), 0);
+    struct lbw_web_ctx ctx = {empty, &G.cfg, &G.status};
+    void (*handlers[])(const struct lbw_web_ctx *, struct lbw_reply *) = {
+        lbw_api_targets, lbw_expo_metrics, lbw_page_status};
+    for (size_t i = 0; i < 3; i++) {
+        struct lbw_reply r = {0};
+        lbw_buf_init(&r.body);
+        handlers[i](&ctx, &r);
+        assert_int_equal(r.status, 200);
+        assert_true(r.body.len > 0);
+        lbw_buf_free(&r.body);
+    }
+    struct lbw_reply r = {0};
+    lbw_buf_init(&r.body);
+    lbw_api_targets(&ctx, &r);
+    json_t *doc = json_loads(r.body.data, 0, NULL);
+    json_t *www = json_array_get(json_object_get(doc, "targets"), 0);
+    assert_true(json_is_null(json_object_get(www, "up"))); /* unknown, not down */
+    assert_int_equal(json_array_size(json_object_get(www, "vantages")), 0);
+    json_decref(doc);
+    lbw_buf_free(&r.body);
+    lbw_store_close(empty);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +423,7 @@ int main(void)
         cmocka_unit_test(metrics_exposition),
         cmocka_unit_test(status_page),
         cmocka_unit_test(healthz_404_405),
+        cmocka_unit_test(empty_store_renders),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,5 +1,5 @@
 # lib.sh - shared helpers for integration scripts (sourced by bash).
-# Every script: . tests/integration/lib.sh; it gets $LBWATCH, a temp dir $T removed on exit,
+# Every script: . tests/support/lib.sh; it gets $LBWATCH, a temp dir $T removed on exit,
 # and every process started with `bg` is killed on exit.
 set -u
 : "${LBWATCH:=$PWD/build/asan/lbwatch}"

@@ -28,7 +28,7 @@ static const char css[] =
     "th{text-align:left;font-weight:600;font-size:12px;text-transform:uppercase;"
     "letter-spacing:.6px;color:#8a97a6;padding:9px 12px;background:#1b2430}"
     "td{padding:9px 12px;border-top:1px solid #222c38;vertical-align:middle}"
-    "td.t{font-weight:600}td .sub{display:block;font-weight:400;color:#8a97a6;font-size:12px}"
+    "td.t{font-weight:600}td .sub{display:block;font-weight:400;color:#8a97a6;font-size:12px;white-space:nowrap}"
     ".b{display:inline-block;min-width:52px;text-align:center;padding:2px 8px;border-radius:4px;"
     "font-weight:700;font-size:12px}.ok{background:#17402a;color:#5ee08f}"
     ".bad{background:#4a1d1f;color:#ff7b7b}.warn{background:#4a3a12;color:#ffc857}"
@@ -48,7 +48,7 @@ static void iso_time(char *out, size_t len, int64_t unix_s)
     time_t t = (time_t)unix_s;
     struct tm tm;
     gmtime_r(&t, &tm);
-    strftime(out, len, "%Y-%m-%d %H:%M UTC", &tm);
+    strftime(out, len, "%Y-%m-%d %H:%M", &tm);
 }
 
 static const struct lbw_view_group *find_group(const struct lbw_view *v, size_t first, size_t n,
@@ -126,7 +126,7 @@ static void cell_cert(struct lbw_buf *b, const struct lbw_view *v,
     iso_time(when, sizeof(when), (int64_t)expiry);
     lbw_buf_puts(b, "<td class=\"num\">");
     badge(b, days < DAYS_CRITICAL ? "bad" : days < DAYS_WARNING ? "warn" : "ok", text);
-    lbw_buf_printf(b, "<span class=\"sub\">until %s</span></td><td>", when);
+    lbw_buf_printf(b, "<span class=\"sub\">until %s UTC</span></td><td>", when);
     if (lbw_view_value(v, tls, "lbwatch_tls_chain_verified", &verified) && verified) {
         badge(b, "ok", "verified");
     } else {
@@ -182,7 +182,7 @@ static void cell_http(struct lbw_buf *b, const struct lbw_view *v,
     }
     if (redirect && lbw_view_value(v, redirect, "probe_success", &ok)) {
         lbw_buf_puts(b, " ");
-        badge(b, ok ? "ok" : "bad", ok ? "80&#8594;https" : "no redirect");
+        badge(b, ok ? "ok" : "bad", ok ? "80\xe2\x86\x92https" : "no redirect"); /* U+2192 */
     }
     lbw_buf_puts(b, "</td>");
 }
@@ -259,6 +259,7 @@ static void header(struct lbw_buf *b, const struct lbw_web_ctx *ctx, const struc
 {
     char when[40];
     iso_time(when, sizeof(when), now / 1000);
+    strncat(when, " UTC", sizeof(when) - strlen(when) - 1);
     lbw_buf_puts(b, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                     "<meta http-equiv=\"refresh\" content=\"10\">"
                     "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"

@@ -74,21 +74,31 @@ static void sparkline(struct lbw_buf *b, struct lbw_store *st, const char *targe
     long n = lbw_store_steps(st, key, strlen(key), from, to + SPARK_STEP_MS - 1, SPARK_STEP_MS,
                              steps, SPARK_POINTS);
     double max = 0;
-    for (long i = 0; i < n; i++)
-        if (steps[i].count && steps[i].sum / (double)steps[i].count > max)
-            max = steps[i].sum / (double)steps[i].count;
-    if (n <= 0 || max <= 0)
-        return;
-    lbw_buf_puts(b, " <svg width=\"120\" height=\"24\" viewBox=\"0 0 120 24\">"
-                    "<polyline fill=\"none\" stroke=\"#4fb3ff\" stroke-width=\"1.5\" points=\"");
+    long first = -1, last = -1;
     for (long i = 0; i < n; i++) {
         if (!steps[i].count)
             continue;
-        double avg = steps[i].sum / (double)steps[i].count;
-        lbw_buf_printf(b, "%.1f,%.1f ", (double)i * 120.0 / (SPARK_POINTS - 1),
-                       22.0 - avg / max * 20.0);
+        if (first < 0)
+            first = i;
+        last = i;
+        if (steps[i].sum / (double)steps[i].count > max)
+            max = steps[i].sum / (double)steps[i].count;
     }
-    lbw_buf_puts(b, "\"/></svg>");
+    if (first < 0 || max <= 0)
+        return;
+    /* the x axis spans the minutes that have data, so a young node draws a line, not a dot */
+    double dx = last > first ? 116.0 / (double)(last - first) : 0, x = 2, y = 12;
+    lbw_buf_puts(b, "<br><svg width=\"120\" height=\"24\" viewBox=\"0 0 120 24\">"
+                    "<polyline fill=\"none\" stroke=\"#4fb3ff\" stroke-width=\"1.5\" points=\"");
+    for (long i = first; i <= last; i++) {
+        if (!steps[i].count)
+            continue;
+        x = 2 + (double)(i - first) * dx;
+        y = 22.0 - steps[i].sum / (double)steps[i].count / max * 20.0;
+        lbw_buf_printf(b, "%.1f,%.1f ", x, y);
+    }
+    lbw_buf_printf(b, "\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"#4fb3ff\"/></svg>",
+                   x, y);
 }
 
 static void cell_status(struct lbw_buf *b, const struct lbw_view *v,

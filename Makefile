@@ -30,6 +30,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 
 REL_OBJ  := $(LIBSRC:%.c=$(B)/rel/%.o)
 ASAN_OBJ := $(LIBSRC:%.c=$(B)/asan/%.o)
@@ -37,6 +38,7 @@ SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(B)/asan/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/unit/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/asan/tools/%)
 
 FUZZ_SECONDS ?= 10
 
@@ -75,6 +77,11 @@ $(B)/asan/unit/%: tests/unit/%.c $(SUPPORT_OBJ) $(B)/asan/liblbwatch.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -o $@ $< $(SUPPORT_OBJ) $(B)/asan/liblbwatch.a $(LDLIBS) -lcmocka
 
+# test tools: small programs the integration tests run (sanitizer build)
+$(B)/asan/tools/%: tests/tools/%.c $(SUPPORT_OBJ) $(B)/asan/liblbwatch.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -o $@ $< $(SUPPORT_OBJ) $(B)/asan/liblbwatch.a $(LDLIBS)
+
 # --- fuzzers (clang + libFuzzer) -----------------------------------------------------------
 FUZZ_CFLAGS := $(CSTD) $(WARN) -I. $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -MMD -MP
 FUZZ_OBJ := $(LIBSRC:%.c=$(B)/fuzzobj/%.o)
@@ -105,11 +112,12 @@ fuzz: $(FUZZ_BIN)
 fuzz-smoke: $(FUZZ_BIN)
 	@B=$(B) ./scripts/run-fuzz 5 $(FUZZ_BIN)
 
-integration: $(B)/asan/lbwatch $(B)/lbwatch
-	@B=$(B) LBWATCH=$(abspath $(B))/asan/lbwatch LBWATCH_REL=$(abspath $(B))/lbwatch ./scripts/run-integration
+integration: $(B)/asan/lbwatch $(B)/lbwatch $(TOOL_BIN)
+	@B=$(B) LBWATCH=$(abspath $(B))/asan/lbwatch LBWATCH_REL=$(abspath $(B))/lbwatch \
+		LBWATCH_TOOLS=$(abspath $(B))/asan/tools ./scripts/run-integration
 
 test: deps
-	@$(MAKE) --no-print-directory -j2 $(B)/asan/lbwatch $(B)/lbwatch $(UNIT_BIN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory -j2 $(B)/asan/lbwatch $(B)/lbwatch $(UNIT_BIN) $(FUZZ_BIN) $(TOOL_BIN)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory integration
@@ -125,4 +133,4 @@ bench: deps
 clean:
 	rm -rf $(B)
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/fsm.h"
 #include "node/view.h"
+#include "raft/cluster.h"
 #include "probes/sample.h"
 
 #define MAX_POINTS 11000
@@ -187,6 +189,73 @@ void lbw_api_targets(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
     lbw_view_free(&v);
     reply_json(r, 200, json_pack("{s:s, s:I, s:o}", "node", ctx->cfg->node.name,
                                  "generated_at", (json_int_t)now, "targets", targets));
+}
+
+/* ---- /api/v1/cluster --------------------------------------------------------------------- */
+
+static json_t *member_json(const struct lbw_cluster_member *m)
+{
+    return json_pack("{s:I, s:s, s:s, s:b, s:b, s:b, s:o, s:s, s:s}", "id", (json_int_t)m->id,
+                     "name", m->name, "role", lbw_cluster_role_name(m->role), "leader",
+                     m->leader, "self", m->self, "reachable", m->reachable, "last_contact",
+                     m->last_contact_ms ? json_integer(m->last_contact_ms) : json_null(),
+                     "raft", m->raft, "web", m->web);
+}
+
+static json_t *leader_json(const struct lbw_cluster_status *cs)
+{
+    for (size_t i = 0; i < cs->nmembers; i++)
+        if (cs->members[i].id == cs->leader_id && cs->leader_id)
+            return json_pack("{s:I, s:s, s:s}", "id", (json_int_t)cs->leader_id, "name",
+                             cs->members[i].name, "web", cs->members[i].web);
+    if (cs->leader_id)
+        return json_pack("{s:I, s:n, s:n}", "id", (json_int_t)cs->leader_id, "name", "web");
+    return json_null();
+}
+
+static json_t *counts_json(const char *(*name)(int), const uint64_t *n, int kinds)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < kinds; i++)
+        json_object_set_new(o, name(i), json_integer((json_int_t)n[i]));
+    return o;
+}
+
+static const char *reject_name(int i) { return lbw_fsm_reject_name((enum lbw_fsm_reject)i); }
+static const char *refusal_name(int i) { return lbw_refusal_name((enum lbw_refusal)i); }
+
+void lbw_api_cluster(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
+{
+    struct lbw_node_status st;
+    char hash[65];
+    lbw_status_read(ctx->status, &st);
+    if (!st.clustered) {
+        reply_json(r, 200, json_pack("{s:b, s:I, s:s, s:s}", "clustered", 0, "id",
+                                     (json_int_t)st.id, "name", st.name, "state",
+                                     "standalone"));
+        return;
+    }
+    const struct lbw_cluster_status *cs = &st.cluster;
+    json_t *members = json_array();
+    for (size_t i = 0; i < cs->nmembers; i++)
+        json_array_append_new(members, member_json(&cs->members[i]));
+    lbw_fsm_hash_hex(st.fsm.hash, hash);
+    json_t *doc = json_pack(
+        "{s:b, s:I, s:s, s:s, s:I, s:o, s:b, s:b, s:I, s:I, s:I, s:s, s:o, s:I}", "clustered", 1,
+        "id", (json_int_t)st.id, "name", st.name, "state", lbw_cluster_state_name(cs->state),
+        "term", (json_int_t)cs->term, "leader", leader_json(cs), "leader_ready",
+        cs->leader_ready, "has_quorum", cs->has_quorum, "commit_index",
+        (json_int_t)cs->commit_index, "applied_index", (json_int_t)st.fsm.applied_index,
+        "raft_applied_index", (json_int_t)cs->last_applied, "fsm_hash", hash, "members",
+        members, "pending", (json_int_t)cs->pending);
+    json_object_set_new(doc, "batches",
+                        json_pack("{s:I, s:I, s:o}", "accepted", (json_int_t)st.fsm.batches,
+                                  "samples", (json_int_t)st.fsm.samples, "rejected",
+                                  counts_json(reject_name, st.fsm.rejected,
+                                              LBW_REJECT_KINDS)));
+    json_object_set_new(doc, "refused",
+                        counts_json(refusal_name, cs->transport.refused, LBW_REFUSAL_KINDS));
+    reply_json(r, 200, doc);
 }
 
 /* ---- /api/v1/series ---------------------------------------------------------------------- */

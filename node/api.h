@@ -9,6 +9,17 @@
 /* /api/v1/targets */
 void lbw_api_targets(const struct lbw_web_ctx *ctx, struct lbw_reply *r);
 
+/* /api/v1/cluster: this node's view of the cluster, from the published status:
+ *   {"clustered", "id", "name", "state", "term", "leader": {"id","name","web"} | null,
+ *    "leader_ready", "has_quorum", "commit_index", "applied_index" (the state machine's, the
+ *    index fsm_hash is at), "raft_applied_index", "fsm_hash", "members": [{"id", "name",
+ *    "role", "leader", "self", "reachable", "last_contact" (unix ms or null), "raft", "web"}],
+ *    "batches": {"accepted", "samples", "rejected": {reason: n}}, "refused": {reason: n},
+ *    "pending"}
+ * A node without a cluster section answers {"clustered": false, "id", "name",
+ * "state": "standalone"}. */
+void lbw_api_cluster(const struct lbw_web_ctx *ctx, struct lbw_reply *r);
+
 /* /api/v1/series. Parameters as received (NULL when absent):
  *   name   metric name (required)
  *   target only series with this target label

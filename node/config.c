@@ -333,11 +333,42 @@ static void default_listen(struct ymap *node, struct lbw_config *c)
     }
 }
 
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* web.write_token_sha256: 64 hex digits (e.g. from `printf %s TOKEN | sha256sum`). */
+static void read_token_hash(struct ymap *m, struct lbw_config *c)
+{
+    char *hex = NULL;
+    if (!ymap_str(m, "write_token_sha256", Y_OPTIONAL, &hex))
+        return;
+    int ok = strlen(hex) == 64;
+    for (size_t i = 0; ok && i < 32; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        c->web.write_token_sha256[i] = (uint8_t)(hi << 4 | lo);
+    }
+    free(hex);
+    if (!ok)
+        fail_value(m, "write_token_sha256", "must be 64 hex digits (SHA-256 of the token)");
+    else
+        c->web.has_write_token = 1;
+}
+
 static void read_web(struct ymap *top, struct ymap *node, struct lbw_config *c)
 {
     struct ymap m;
 
     ymap_map(top, "web", Y_OPTIONAL, &m);
+    read_token_hash(&m, c);
     if (ymap_hostport(&m, "listen", Y_OPTIONAL, &c->web.listen_host, &c->web.listen_port) &&
         !is_ipv4(c->web.listen_host) && !is_ipv6(c->web.listen_host))
         fail_value(&m, "listen", "host must be an IP address (e.g. 127.0.0.1, 0.0.0.0, [::])");
@@ -476,6 +507,147 @@ static void read_targets(struct ymap *top, struct lbw_config *c)
         read_target(&s, i, c);
 }
 
+/* --- cluster ---------------------------------------------------------------------------------- */
+
+/* libraft 0.15 addresses are IPv4 a.b.c.d:port; no names, no IPv6. */
+static void read_raft_address(struct ymap *m, const char *key, int flags, char **out)
+{
+    char *host = NULL;
+    uint16_t port;
+    if (ymap_hostport(m, key, flags, &host, &port)) {
+        if (!is_ipv4(host))
+            fail_value(m, key, "must be an IPv4 address and port (libraft takes no names)");
+        else
+            ymap_str(m, key, flags, out);
+    }
+    free(host);
+}
+
+static void check_unique_peer(struct ymap *m, const struct lbw_config *c, size_t i)
+{
+    const struct lbw_cluster_peer_cfg *p = &c->cluster.peers[i];
+    for (size_t j = 0; j < i; j++) {
+        const struct lbw_cluster_peer_cfg *q = &c->cluster.peers[j];
+        if (q->id == p->id)
+            ymap_fail(m, "id", "duplicate peer id %" PRIu64, p->id);
+        else if (strcmp(q->name, p->name) == 0)
+            ymap_fail(m, "name", "duplicate peer name \"%s\"", p->name);
+        else if (strcmp(q->raft, p->raft) == 0)
+            ymap_fail(m, "raft", "duplicate raft address %s", p->raft);
+    }
+}
+
+static void read_peer(struct yseq *s, size_t i, struct lbw_config *c)
+{
+    struct lbw_cluster_peer_cfg *p = &c->cluster.peers[i];
+    struct ymap m;
+    int64_t id = 0;
+
+    yseq_map(s, i, &m);
+    ymap_int(&m, "id", Y_REQUIRED, 1, INT64_MAX, &id);
+    read_name(&m, "name", &p->name);
+    read_raft_address(&m, "raft", Y_REQUIRED, &p->raft);
+    if (ymap_str(&m, "web", Y_REQUIRED, &p->web) && strncmp(p->web, "http://", 7) != 0 &&
+        strncmp(p->web, "https://", 8) != 0)
+        fail_value(&m, "web", "must be an http:// or https:// URL");
+    if (ymap_close(&m) < 0)
+        return;
+    p->id = (uint64_t)id;
+    check_unique_peer(&m, c, i);
+}
+
+static void read_peers(struct ymap *m, struct lbw_config *c)
+{
+    struct yseq s;
+    size_t n;
+
+    ymap_seq(m, "peers", Y_REQUIRED, &s);
+    n = yseq_len(&s);
+    if (n == 0 || n > 16) {
+        if (!ydoc_failed(s.doc))
+            ymap_fail(m, "peers", "must list 1 to 16 nodes");
+        return;
+    }
+    c->cluster.peers = calloc(n, sizeof(*c->cluster.peers));
+    if (!c->cluster.peers) {
+        ydoc_fail(s.doc, NULL, "", "out of memory");
+        return;
+    }
+    c->cluster.npeers = n;
+    for (size_t i = 0; i < n && !ydoc_failed(s.doc); i++)
+        read_peer(&s, i, c);
+}
+
+/* This node's raft address: cluster.raft, or its own entry in peers. */
+static void find_self(struct ymap *m, struct lbw_config *c)
+{
+    const struct lbw_cluster_peer_cfg *self = NULL;
+    for (size_t i = 0; i < c->cluster.npeers; i++)
+        if (c->cluster.peers[i].id == c->node.id)
+            self = &c->cluster.peers[i];
+    if (self && strcmp(self->name, c->node.name) != 0) {
+        ymap_fail(m, "peers", "the entry for id %" PRIu64 " is named \"%s\", but node.name is "
+                              "\"%s\"", c->node.id, self->name, c->node.name);
+        return;
+    }
+    if (self && c->cluster.raft && strcmp(self->raft, c->cluster.raft) != 0) {
+        ymap_fail(m, "raft", "%s differs from this node's peers entry (%s)", c->cluster.raft,
+                  self->raft);
+        return;
+    }
+    if (!self && !c->cluster.join) {
+        ymap_fail(m, "peers", "no entry for this node (id %" PRIu64 "); list it, or set "
+                              "join: true to be added to a running cluster", c->node.id);
+        return;
+    }
+    if (!self && !c->cluster.raft) {
+        ymap_fail(m, "join", "a joining node needs cluster.raft, its own raft address");
+        return;
+    }
+    if (!c->cluster.raft)
+        c->cluster.raft = ydoc_strdup(m->doc, self->raft);
+}
+
+static void read_cluster(struct ymap *top, struct lbw_config *c)
+{
+    struct ymap m;
+
+    c->cluster.election_timeout_ms = MS_SECOND;
+    c->cluster.heartbeat_ms = 100;
+    c->cluster.snapshot_threshold = 8192;
+    c->cluster.snapshot_trailing = 8192;
+    if (!ymap_map(top, "cluster", Y_OPTIONAL, &m)) {
+        ymap_close(&m);
+        return;
+    }
+    c->cluster.enabled = 1;
+    read_raft_address(&m, "raft", Y_OPTIONAL, &c->cluster.raft);
+    ymap_path(&m, "raft_dir", Y_OPTIONAL, &c->cluster.raft_dir);
+    ymap_bool(&m, "join", Y_OPTIONAL, &c->cluster.join);
+    ymap_duration(&m, "election_timeout", Y_OPTIONAL, 100, 60 * MS_SECOND,
+                  &c->cluster.election_timeout_ms);
+    ymap_duration(&m, "heartbeat", Y_OPTIONAL, 10, 10 * MS_SECOND, &c->cluster.heartbeat_ms);
+    ymap_int(&m, "snapshot_threshold", Y_OPTIONAL, 16, 1 << 24,
+             (int64_t *)&c->cluster.snapshot_threshold);
+    ymap_int(&m, "snapshot_trailing", Y_OPTIONAL, 16, 1 << 24,
+             (int64_t *)&c->cluster.snapshot_trailing);
+    read_peers(&m, c);
+    if (ymap_close(&m) < 0)
+        return;
+    if (c->cluster.heartbeat_ms >= c->cluster.election_timeout_ms)
+        ymap_fail(&m, "heartbeat", "must be less than election_timeout");
+    else if (!c->tls.ca)
+        ymap_fail(top, "cluster", "needs the tls section (ca, cert, key): nodes authenticate "
+                                  "each other with their certificates");
+    else
+        find_self(&m, c);
+    if (!ydoc_failed(m.doc) && !c->cluster.raft_dir &&
+        asprintf(&c->cluster.raft_dir, "%s/raft", c->node.data_dir) < 0) {
+        c->cluster.raft_dir = NULL;
+        ydoc_fail(m.doc, NULL, "", "out of memory");
+    }
+}
+
 static void read_config(struct ydoc *d, struct lbw_config *c)
 {
     struct ymap top, node;
@@ -487,6 +659,7 @@ static void read_config(struct ydoc *d, struct lbw_config *c)
     read_probes(&top, c);
     read_store(&top, c);
     read_targets(&top, c);
+    read_cluster(&top, c);
     ymap_close(&top);
 }
 
@@ -550,6 +723,14 @@ void lbw_config_free(struct lbw_config *c)
         free(t->http.expect_body);
     }
     free(c->targets);
+    for (size_t i = 0; i < c->cluster.npeers; i++) {
+        free(c->cluster.peers[i].name);
+        free(c->cluster.peers[i].raft);
+        free(c->cluster.peers[i].web);
+    }
+    free(c->cluster.peers);
+    free(c->cluster.raft);
+    free(c->cluster.raft_dir);
     free(c->tls.ca);
     free(c->tls.cert);
     free(c->tls.key);

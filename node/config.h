@@ -34,6 +34,13 @@ struct lbw_target {
     uint16_t redirect_port;     /* 0 = no port-80 redirect check */
 };
 
+struct lbw_cluster_peer_cfg {
+    uint64_t id;                /* raft id, >= 1, unique */
+    char *name;                 /* unique; the CN of its certificate */
+    char *raft;                 /* "a.b.c.d:port" (libraft 0.15 takes IPv4 only) */
+    char *web;                  /* base URL of its web server, e.g. http://10.0.0.11:8441 */
+};
+
 struct lbw_config {
     char *path;                 /* the file it was loaded from */
 
@@ -48,13 +55,28 @@ struct lbw_config {
         char *listen;           /* "ip:port"; default 127.0.0.1:8440+id */
         char *listen_host;
         uint16_t listen_port;
+        int has_write_token;    /* write_token_sha256 was given */
+        uint8_t write_token_sha256[32]; /* SHA-256 of the bearer token writes need */
     } web;
 
-    struct {                    /* this node's identity; optional until clustering */
+    struct {                    /* this node's identity; required with cluster */
         char *ca;
         char *cert;
         char *key;
     } tls;
+
+    struct {
+        int enabled;            /* a cluster: section is present */
+        char *raft;             /* this node's raft address (its peers entry, or cluster.raft) */
+        char *raft_dir;         /* default data_dir/raft */
+        int join;               /* start empty and wait to be added (default false) */
+        uint64_t election_timeout_ms;   /* default 1s */
+        uint64_t heartbeat_ms;          /* default 100ms; < election_timeout */
+        uint64_t snapshot_threshold;    /* entries between snapshots; default 8192 */
+        uint64_t snapshot_trailing;     /* entries kept after a snapshot; default 8192 */
+        struct lbw_cluster_peer_cfg *peers;     /* the bootstrap configuration */
+        size_t npeers;
+    } cluster;
 
     struct {
         uint64_t interval_ms;   /* default 10s */

@@ -14,12 +14,14 @@
 #include "node/config.h"
 #include "node/ingest.h"
 #include "node/log.h"
+#include "node/loopcall.h"
+#include "node/replica.h"
 #include "node/scheduler.h"
 #include "node/status.h"
 #include "node/store.h"
 #include "node/web.h"
 
-#define STATUS_INTERVAL_MS 1000
+#define STATUS_INTERVAL_MS 250
 #define PRUNE_INTERVAL_MS 60000
 #define PRUNE_BATCH 10000
 
@@ -27,11 +29,14 @@ struct node {
     uv_loop_t loop;
     struct lbw_config *cfg;
     struct lbw_store *store;
-    struct lbw_ingest *ingest;
+    struct lbw_ingest *ingest;      /* standalone: samples straight into the store */
+    struct lbw_replica *replica;    /* clustered: samples through raft */
     struct lbw_scheduler *sched;
+    struct lbw_loopcall *loopcall;
     struct lbw_web *web;
     struct lbw_status status;
     int64_t started_ms;
+    int stopping;
     uv_signal_t sigint, sigterm;
     uv_timer_t status_timer, prune_timer;
 };
@@ -57,12 +62,19 @@ static void publish_status(struct node *n)
     snprintf(st.name, sizeof(st.name), "%s", n->cfg->node.name);
     st.id = n->cfg->node.id;
     st.started_ms = n->started_ms;
-    lbw_ingest_stats(n->ingest, &is);
-    st.samples_in = is.samples_in;
-    st.samples_stored = is.stored;
-    st.samples_dropped = is.dropped;
-    st.store_errors = is.errors;
-    lbw_scheduler_stats(n->sched, &ss);
+    if (n->ingest) {
+        lbw_ingest_stats(n->ingest, &is);
+        st.samples_in = is.samples_in;
+        st.samples_stored = is.stored;
+        st.samples_dropped = is.dropped;
+        st.store_errors = is.errors;
+    }
+    if (n->replica)
+        lbw_replica_status(n->replica, &st);
+    if (n->sched)
+        lbw_scheduler_stats(n->sched, &ss);
+    else
+        memset(&ss, 0, sizeof(ss));
     st.probes_run = ss.probes_run;
     st.probes_failed = ss.probes_failed;
     st.probes_in_flight = ss.in_flight;
@@ -82,8 +94,20 @@ static void on_prune_timer(uv_timer_t *t)
         log_info("store", "retention: deleted %ld old records", deleted);
 }
 
+/* The web server goes last: a write it suspended is answered when the cluster closes. */
+static void replica_closed(void *arg)
+{
+    struct node *n = arg;
+    n->replica = NULL;
+    lbw_web_stop(n->web);
+    n->web = NULL;
+}
+
 static void stop_node(struct node *n)
 {
+    if (n->stopping)
+        return; /* a second signal while stopping */
+    n->stopping = 1;
     log_info("node", "stopping");
     uv_signal_stop(&n->sigint);
     uv_signal_stop(&n->sigterm);
@@ -93,6 +117,10 @@ static void stop_node(struct node *n)
     n->sched = NULL;
     lbw_ingest_close(n->ingest);
     n->ingest = NULL;
+    lbw_loopcall_close(n->loopcall);
+    n->loopcall = NULL;
+    if (n->replica)
+        lbw_replica_close(n->replica, replica_closed, n);
     uv_close((uv_handle_t *)&n->sigint, NULL);
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->status_timer, NULL);
@@ -125,6 +153,7 @@ static int open_store(struct node *n)
         .retention_raw_ms = n->cfg->store.retention_raw_ms,
         .retention_1m_ms = n->cfg->store.retention_1m_ms,
         .retention_1h_ms = n->cfg->store.retention_1h_ms,
+        .no_sync = n->cfg->cluster.enabled, /* the raft log is the write-ahead log */
     };
     if (mkdir(n->cfg->node.data_dir, 0700) != 0 && errno != EEXIST) {
         log_error("node", "data_dir %s: %s", n->cfg->node.data_dir, strerror(errno));
@@ -144,17 +173,34 @@ static int start_node(struct node *n)
         return -1;
     lbw_status_init(&n->status);
     n->started_ms = lbw_now_ms();
-    if (lbw_ingest_new(&n->ingest, &n->loop, n->store) != 0) {
-        log_error("node", "out of memory");
-        return -1;
+    lbw_sample_fn sink;
+    void *sink_arg;
+    if (n->cfg->cluster.enabled) {
+        if (lbw_replica_start(&n->replica, &n->loop, n->cfg, n->store, err, sizeof(err)) != 0) {
+            log_error("node", "cluster: %s", err);
+            return -1;
+        }
+        sink = lbw_replica_sample;
+        sink_arg = n->replica;
+    } else {
+        if (lbw_ingest_new(&n->ingest, &n->loop, n->store) != 0) {
+            log_error("node", "out of memory");
+            return -1;
+        }
+        sink = lbw_ingest_sample;
+        sink_arg = n->ingest;
     }
-    if (lbw_scheduler_new(&n->sched, &n->loop, n->cfg, lbw_ingest_sample, n->ingest, err,
-                          sizeof(err)) != 0) {
+    if (lbw_scheduler_new(&n->sched, &n->loop, n->cfg, sink, sink_arg, err, sizeof(err)) != 0) {
         log_error("node", "probes: %s", err);
         return -1;
     }
+    if (lbw_loopcall_new(&n->loopcall, &n->loop) != 0) {
+        log_error("node", "out of memory");
+        return -1;
+    }
     publish_status(n);
-    struct lbw_web_ctx ctx = {n->store, n->cfg, &n->status};
+    struct lbw_web_ctx ctx = {n->store, n->cfg, &n->status,
+                              n->replica ? lbw_replica_cluster(n->replica) : NULL, n->loopcall};
     if (lbw_web_start(&n->web, &ctx, err, sizeof(err)) != 0) {
         log_error("node", "%s", err);
         return -1;
@@ -178,9 +224,12 @@ static int start_node(struct node *n)
 /* Tears down whatever start_node got to; the loop must not be running. */
 static void cleanup_node(struct node *n)
 {
-    if (n->sched || n->ingest) {
+    if (n->sched || n->ingest || n->replica || n->loopcall) {
         lbw_scheduler_close(n->sched);
         lbw_ingest_close(n->ingest);
+        lbw_loopcall_close(n->loopcall);
+        if (n->replica)
+            lbw_replica_close(n->replica, replica_closed, n);
         uv_run(&n->loop, UV_RUN_DEFAULT);
     }
     lbw_web_stop(n->web);

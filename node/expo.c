@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/fsm.h"
 #include "node/view.h"
+#include "raft/cluster.h"
 
 
 struct help {
@@ -131,6 +133,64 @@ static void node_metrics(struct lbw_buf *b, const struct lbw_node_status *st)
                (double)st->probes_in_flight);
 }
 
+static void labelled(struct lbw_buf *b, const char *name, const char *label, const char *value,
+                     const char *vantage, double v)
+{
+    char val[64];
+    lbw_expo_value(val, sizeof(val), v);
+    lbw_buf_printf(b, "%s{%s=\"", name, label);
+    lbw_buf_puts(b, value); /* names, reasons and states: [a-z0-9._-] only */
+    lbw_buf_printf(b, "\",vantage=\"%s\"} %s\n", vantage, val);
+}
+
+static void family(struct lbw_buf *b, const char *name, const char *type, const char *help)
+{
+    lbw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void cluster_metrics(struct lbw_buf *b, const struct lbw_node_status *st)
+{
+    const struct lbw_cluster_status *cs = &st->cluster;
+    const char *n = st->name;
+    char hash[65];
+    family(b, "lbwatch_raft_state", "gauge", "This node's raft state (1 for the current one).");
+    labelled(b, "lbwatch_raft_state", "state", lbw_cluster_state_name(cs->state), n, 1);
+    own_metric(b, "lbwatch_raft_term", "gauge", "Current raft term.", n, (double)cs->term);
+    own_metric(b, "lbwatch_raft_commit_index", "gauge", "Highest committed log index.", n,
+               (double)cs->commit_index);
+    own_metric(b, "lbwatch_fsm_applied_index", "gauge", "Index of the last applied entry.", n,
+               (double)st->fsm.applied_index);
+    own_metric(b, "lbwatch_raft_leader_ready", "gauge",
+               "1 if this node leads and its post-election barrier is committed.", n,
+               cs->leader_ready);
+    own_metric(b, "lbwatch_cluster_has_quorum", "gauge",
+               "1 if this node reaches a majority of voters.", n, cs->has_quorum);
+    own_metric(b, "lbwatch_cluster_pending_batches", "gauge",
+               "This node's batches not yet applied.", n, (double)cs->pending);
+    own_metric(b, "lbwatch_cluster_dropped_batches_total", "counter",
+               "This node's batches given up.", n, (double)cs->dropped);
+    own_metric(b, "lbwatch_fsm_batches_total", "counter", "Batches applied.", n,
+               (double)st->fsm.batches);
+    lbw_fsm_hash_hex(st->fsm.hash, hash);
+    family(b, "lbwatch_fsm_hash_info", "gauge", "State hash at the applied index.");
+    labelled(b, "lbwatch_fsm_hash_info", "hash", hash, n, 1);
+    family(b, "lbwatch_fsm_rejected_total", "counter", "Entries refused on apply, by reason.");
+    for (int i = 0; i < LBW_REJECT_KINDS; i++)
+        labelled(b, "lbwatch_fsm_rejected_total", "reason",
+                 lbw_fsm_reject_name((enum lbw_fsm_reject)i), n, (double)st->fsm.rejected[i]);
+    family(b, "lbwatch_transport_refused_total", "counter",
+           "Cluster connections refused, by reason.");
+    for (int i = 0; i < LBW_REFUSAL_KINDS; i++)
+        labelled(b, "lbwatch_transport_refused_total", "reason",
+                 lbw_refusal_name((enum lbw_refusal)i), n, (double)cs->transport.refused[i]);
+    family(b, "lbwatch_cluster_member_reachable", "gauge",
+           "1 if this node heard from the member recently.");
+    for (size_t i = 0; i < cs->nmembers; i++)
+        labelled(b, "lbwatch_cluster_member_reachable", "member",
+                 cs->members[i].name[0] ? cs->members[i].name : "unknown", n,
+                 cs->members[i].reachable);
+}
+
 void lbw_expo_metrics(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
 {
     struct lbw_view v;
@@ -147,4 +207,6 @@ void lbw_expo_metrics(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
     lbw_view_free(&v);
     lbw_status_read(ctx->status, &st);
     node_metrics(&r->body, &st);
+    if (st.clustered)
+        cluster_metrics(&r->body, &st);
 }

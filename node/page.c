@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "node/fsm.h"
 #include "node/view.h"
 #include "probes/sample.h"
 
@@ -34,7 +35,14 @@ static const char css[] =
     ".bad{background:#4a1d1f;color:#ff7b7b}.warn{background:#4a3a12;color:#ffc857}"
     ".na{background:#2a323d;color:#8a97a6}.err{color:#ff9b9b;font-size:12px;display:block}"
     ".num{font-variant-numeric:tabular-nums}svg{vertical-align:middle}"
-    "footer{padding:14px 24px;color:#8a97a6;font-size:12.5px}footer a{color:#4fb3ff}";
+    "footer{padding:14px 24px;color:#8a97a6;font-size:12.5px}footer a{color:#4fb3ff}"
+    ".cl{margin:0 24px;padding:12px 16px 4px;background:#161d25;border:1px solid #243040;"
+    "border-top:0;border-radius:0 0 8px 8px;font-size:13px;color:#8a97a6}.cl b{color:#d7dde4}"
+    ".cl code{color:#d7dde4}.mem{display:inline-block;margin:8px 8px 8px 0;padding:6px 10px;"
+    "border-radius:6px;background:#1b2430;border-left:3px solid #5ee08f;color:#d7dde4}"
+    ".mem.down{border-left-color:#ff7b7b}.mem .sub{display:block;color:#8a97a6;"
+    "font-size:11.5px}.alarm{margin:12px 24px 0;padding:10px 14px;border-radius:6px;"
+    "background:#4a1d1f;color:#ffb3b3;font-weight:600}";
 
 static void badge(struct lbw_buf *b, const char *cls, const char *text)
 {
@@ -287,6 +295,49 @@ static void header(struct lbw_buf *b, const struct lbw_web_ctx *ctx, const struc
                    when, ctx->cfg->ntargets, s->up, s->down, s->cert_warn);
 }
 
+static void member_chip(struct lbw_buf *b, const struct lbw_cluster_member *m, int64_t now)
+{
+    char contact[48] = "never";
+    if (m->self)
+        snprintf(contact, sizeof(contact), "this node");
+    else if (m->last_contact_ms)
+        snprintf(contact, sizeof(contact), "heard %.1f s ago",
+                 (double)(now - m->last_contact_ms) / 1000);
+    lbw_buf_printf(b, "<span class=\"mem%s\">", m->reachable ? "" : " down");
+    lbw_buf_html(b, m->name[0] ? m->name : "?");
+    lbw_buf_printf(b, " %s%s<span class=\"sub\">id %llu &middot; %s &middot; %s</span></span>",
+                   m->leader ? "&#9733; leader" : "", m->reachable ? "" : " unreachable",
+                   (unsigned long long)m->id, lbw_cluster_role_name(m->role), contact);
+}
+
+/* Cluster health: who leads, indexes and state hash, every member's reachability; and a
+ * warning when this node cannot reach a majority (it cannot commit anything then). */
+static void cluster_panel(struct lbw_buf *b, const struct lbw_node_status *st, int64_t now)
+{
+    const struct lbw_cluster_status *cs = &st->cluster;
+    char hash[65];
+    const char *leader = "none";
+    if (!st->clustered)
+        return;
+    for (size_t i = 0; i < cs->nmembers; i++)
+        if (cs->members[i].leader)
+            leader = cs->members[i].name;
+    if (!cs->has_quorum)
+        lbw_buf_puts(b, "<div class=\"alarm\">This node cannot reach a majority of the "
+                        "cluster: nothing it measures can be committed until it can.</div>");
+    lbw_fsm_hash_hex(st->fsm.hash, hash);
+    lbw_buf_printf(b, "<div class=\"cl\">Cluster &middot; this node is <b>%s</b> &middot; "
+                      "leader <b>", lbw_cluster_state_name(cs->state));
+    lbw_buf_html(b, leader);
+    lbw_buf_printf(b, "</b> &middot; term %llu &middot; commit %llu &middot; applied %llu "
+                      "&middot; state hash <code>%.12s</code><br>",
+                   (unsigned long long)cs->term, (unsigned long long)cs->commit_index,
+                   (unsigned long long)st->fsm.applied_index, hash);
+    for (size_t i = 0; i < cs->nmembers; i++)
+        member_chip(b, &cs->members[i], now);
+    lbw_buf_puts(b, "</div>\n");
+}
+
 void lbw_page_status(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
 {
     struct lbw_view v;
@@ -301,7 +352,9 @@ void lbw_page_status(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
         return;
     }
     summarize(&v, now, &s);
+    lbw_status_read(ctx->status, &st);
     header(&r->body, ctx, &s, now);
+    cluster_panel(&r->body, &st, now);
     lbw_buf_puts(&r->body, "<main><table><tr><th>Target</th><th>Vantage</th><th>Status</th>"
                            "<th>Certificate</th><th>Chain</th><th>Hostname</th><th>TLS</th>"
                            "<th>Handshake (1 h)</th><th>HTTP</th></tr>\n");
@@ -309,7 +362,6 @@ void lbw_page_status(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
         target_rows(&r->body, ctx, &v, &ctx->cfg->targets[i], now);
     lbw_buf_puts(&r->body, "</table></main>");
     lbw_view_free(&v);
-    lbw_status_read(ctx->status, &st);
     lbw_buf_printf(&r->body,
                    "<footer>lbwatch %s &middot; %llu series &middot; %llu probes run, %llu "
                    "failed &middot; <a href=\"/api/v1/targets\">/api/v1/targets</a> &middot; "

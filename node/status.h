@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "node/fsm.h"
 #include "node/store.h"
+#include "raft/cluster.h"
 
 struct lbw_node_status {
     char name[64];
@@ -22,6 +24,10 @@ struct lbw_node_status {
     uint64_t probes_failed;
     unsigned probes_in_flight;
     struct lbw_store_stats store;
+    int clustered;              /* the fields below are valid */
+    struct lbw_cluster_status cluster;
+    struct lbw_fsm_stats fsm;
+    uint64_t batches_signed;
 };
 
 struct lbw_status {

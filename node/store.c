@@ -11,6 +11,8 @@
  *                   HEAD_ALIGN bytes
  *   rollup value    f64 min | f64 max | f64 sum | u64 count of the bucket's sealed samples
  *   meta            "lbw.schema" -> u32, "lbw.next_id" -> u32
+ *   audit           u64 index -> i64 timestamp | the caller's bytes (opaque here)
+ *   audit_cert      32-byte SHA-256 -> certificate DER
  * Costs, per commit touching n series: n puts of head records, plus, per chunk sealed, one
  * put of the chunk and one per minute and hour it covers, written together when it is sealed
  * (adjacent keys: a page or two) rather than one scattered put per bucket as it completes.
@@ -74,6 +76,7 @@ struct prune_pos {
 struct lbw_store {
     MDB_env *env;
     MDB_dbi series_db, series_id_db, samples_db, heads_db, rollup_db[NRES], meta_db;
+    MDB_dbi audit_db, audit_cert_db;
     int64_t retention[3];         /* indexed like prune_pos.db */
 
     /* writer only */
@@ -87,6 +90,7 @@ struct lbw_store {
     uint32_t next_id, committed_next_id;
     uint64_t txn_appended, txn_series;
     struct prune_pos prune_pos;
+    uint64_t audit_pos;           /* the audit sweep continues at this index */
 
     /* any thread */
     atomic_uint_fast64_t n_series, n_appended, n_dropped, n_corrupt, n_commits;
@@ -637,6 +641,30 @@ int lbw_store_meta_put(struct lbw_store *s, const char *name, const void *val, s
     return mdb_put(s->txn, s->meta_db, &k, &v, 0) ? fail(s) : 0;
 }
 
+/* ---- audit trail ------------------------------------------------------------------------- */
+
+#define AUDIT_TS 8                /* the record's leading i64 timestamp */
+
+int lbw_store_audit_put(struct lbw_store *s, uint64_t index, const void *rec, size_t len)
+{
+    uint8_t kb[8];
+    if (!rec || len < AUDIT_TS || len > LBW_STORE_AUDIT_MAX || lbw_store_begin(s) < 0)
+        return -1;
+    put_be64(kb, index);
+    MDB_val k = {sizeof(kb), kb}, v = {len, (void *)rec};
+    return mdb_put(s->txn, s->audit_db, &k, &v, 0) ? fail(s) : 0;
+}
+
+int lbw_store_audit_cert_put(struct lbw_store *s, const uint8_t sha256[32], const void *der,
+                             size_t len)
+{
+    if (!sha256 || !der || len == 0 || len > LBW_STORE_CERT_MAX || lbw_store_begin(s) < 0)
+        return -1;
+    MDB_val k = {32, (void *)sha256}, v = {len, (void *)der};
+    int rc = mdb_put(s->txn, s->audit_cert_db, &k, &v, MDB_NOOVERWRITE);
+    return rc == 0 || rc == MDB_KEYEXIST ? 0 : fail(s);
+}
+
 /* ---- retention ---------------------------------------------------------------------------- */
 
 struct prune_target {
@@ -733,6 +761,45 @@ static int prune_step(struct lbw_store *s, MDB_txn *t, const struct prune_target
     return pos->db == 0;
 }
 
+/* Sweeps audit records from s->audit_pos, deleting those before cutoff (and malformed ones),
+ * until budget deletions, visits records or the end of the database (the sweep then wraps
+ * to the start for the next call). */
+static int prune_audit(struct lbw_store *s, MDB_txn *t, int64_t cutoff, long budget,
+                       long visits, long *deleted)
+{
+    MDB_cursor *c;
+    uint8_t kb[8];
+    put_be64(kb, s->audit_pos);
+    MDB_val k = {sizeof(kb), kb}, v;
+    if (mdb_cursor_open(t, s->audit_db, &c) != 0)
+        return -1;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    for (long n = 0; rc == 0 && n < visits && *deleted < budget; n++) {
+        int bad = k.mv_size != 8 || v.mv_size < AUDIT_TS;
+        if (bad)
+            count_corrupt(s);
+        if (bad || (int64_t)get_be64(v.mv_data) < cutoff) {
+            uint8_t del[LMDB_KEY_MAX];
+            memcpy(del, k.mv_data, k.mv_size);
+            k.mv_data = del;
+            if ((rc = mdb_del(t, s->audit_db, &k, NULL)) != 0)
+                break;
+            (*deleted)++;
+            rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        } else {
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        }
+    }
+    if (rc == 0 && k.mv_size == 8)
+        s->audit_pos = get_be64(k.mv_data);
+    else if (rc == 0)
+        s->audit_pos++;
+    else if (rc == MDB_NOTFOUND)
+        s->audit_pos = 0;
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}
+
 long lbw_store_prune(struct lbw_store *s, int64_t now_ms, long max_deletes)
 {
     MDB_dbi dbs[3] = {s->samples_db, s->rollup_db[0], s->rollup_db[1]};
@@ -751,21 +818,34 @@ long lbw_store_prune(struct lbw_store *s, int64_t now_ms, long max_deletes)
     long budget = max_deletes > 0 ? max_deletes : LONG_MAX;
     long visits = max_deletes > 0 && max_deletes < LONG_MAX / 4 ? 4 * max_deletes + 3 : LONG_MAX;
     struct prune_pos pos = max_deletes > 0 ? s->prune_pos : (struct prune_pos){0, 0};
+    uint64_t audit_pos = s->audit_pos;
     MDB_txn *t;
     if (mdb_txn_begin(s->env, NULL, 0, &t) != 0)
         return -1;
     long deleted = 0;
+    if (max_deletes <= 0)
+        s->audit_pos = 0;
+    if (tg[0].cutoff > 0 &&
+        prune_audit(s, t, tg[0].cutoff, max_deletes > 0 ? budget / 2 + 1 : LONG_MAX, visits,
+                    &deleted) < 0) {
+        s->audit_pos = audit_pos;
+        mdb_txn_abort(t);
+        return -1;
+    }
     for (long n = 0; n < visits && deleted < budget; n++) {
         int r = prune_step(s, t, &tg[pos.db], &pos, &deleted, budget);
         if (r < 0) {
+            s->audit_pos = audit_pos;
             mdb_txn_abort(t);
             return -1;
         }
         if (r == 1 && max_deletes <= 0)
             break;
     }
-    if (mdb_txn_commit(t) != 0)
+    if (mdb_txn_commit(t) != 0) {
+        s->audit_pos = audit_pos;
         return -1;
+    }
     s->prune_pos = pos;
     return deleted;
 }
@@ -1094,6 +1174,63 @@ long lbw_store_meta_get(struct lbw_store *s, const char *name, void *val, size_t
     return len;
 }
 
+long lbw_store_audit_get(struct lbw_store *s, uint64_t index, void *rec, size_t cap)
+{
+    MDB_txn *t;
+    uint8_t kb[8];
+    if (read_begin(s, &t) < 0)
+        return -1;
+    put_be64(kb, index);
+    MDB_val k = {sizeof(kb), kb}, v;
+    int rc = mdb_get(t, s->audit_db, &k, &v);
+    long len = rc == 0 ? (long)v.mv_size : rc == MDB_NOTFOUND ? 0 : -1;
+    if (rc == 0 && rec)
+        memcpy(rec, v.mv_data, v.mv_size < cap ? v.mv_size : cap);
+    mdb_txn_abort(t);
+    return len;
+}
+
+int lbw_store_audit_foreach(struct lbw_store *s, uint64_t from, lbw_audit_cb cb, void *arg)
+{
+    MDB_txn *t;
+    MDB_cursor *c;
+    uint8_t kb[8];
+    if (read_begin(s, &t) < 0)
+        return -1;
+    if (mdb_cursor_open(t, s->audit_db, &c) != 0) {
+        mdb_txn_abort(t);
+        return -1;
+    }
+    put_be64(kb, from);
+    MDB_val k = {sizeof(kb), kb}, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        if (k.mv_size != 8 || v.mv_size < AUDIT_TS)
+            count_corrupt(s);
+        else if (cb(arg, get_be64(k.mv_data), v.mv_data, v.mv_size))
+            break;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(t);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+long lbw_store_audit_cert_get(struct lbw_store *s, const uint8_t sha256[32], void *der,
+                              size_t cap)
+{
+    MDB_txn *t;
+    if (!sha256 || read_begin(s, &t) < 0)
+        return -1;
+    MDB_val k = {32, (void *)sha256}, v;
+    int rc = mdb_get(t, s->audit_cert_db, &k, &v);
+    long len = rc == 0 ? (long)v.mv_size : rc == MDB_NOTFOUND ? 0 : -1;
+    if (rc == 0 && der)
+        memcpy(der, v.mv_data, v.mv_size < cap ? v.mv_size : cap);
+    mdb_txn_abort(t);
+    return len;
+}
+
 void lbw_store_stats(struct lbw_store *s, struct lbw_store_stats *out)
 {
     out->series = atomic_load_explicit(&s->n_series, memory_order_relaxed);
@@ -1120,10 +1257,12 @@ static int meta_u32(struct lbw_store *s, MDB_txn *t, const char *name, uint32_t 
 
 static int open_dbs(struct lbw_store *s, MDB_txn *t)
 {
-    static const char *const names[] = {"series", "series_id", "samples", "heads",
-                                        "rollup_1m", "rollup_1h", "meta"};
-    MDB_dbi *dbis[] = {&s->series_db, &s->series_id_db, &s->samples_db, &s->heads_db,
-                       &s->rollup_db[0], &s->rollup_db[1], &s->meta_db};
+    static const char *const names[] = {"series",    "series_id", "samples", "heads",
+                                        "rollup_1m", "rollup_1h", "meta",    "audit",
+                                        "audit_cert"};
+    MDB_dbi *dbis[] = {&s->series_db,    &s->series_id_db, &s->samples_db,
+                       &s->heads_db,     &s->rollup_db[0], &s->rollup_db[1],
+                       &s->meta_db,      &s->audit_db,     &s->audit_cert_db};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         int rc = mdb_dbi_open(t, names[i], MDB_CREATE, dbis[i]);
         if (rc != 0)
@@ -1175,7 +1314,7 @@ static int open_env(struct lbw_store *s, const struct lbw_store_options *opt, ch
 {
     int dead, rc = mdb_env_create(&s->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(s->env, 8);
+        rc = mdb_env_set_maxdbs(s->env, 12);
     if (rc == 0)
         rc = mdb_env_set_mapsize(s->env, opt->map_size ? opt->map_size : (size_t)1 << 30);
     if (rc == 0)

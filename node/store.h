@@ -10,6 +10,10 @@
  *   rollup_1m   u32 id | u64 ts -> {min, max, sum, count} of the minute at ts
  *   rollup_1h   u32 id | u64 ts -> {min, max, sum, count} of the hour at ts
  *   meta        string          -> bytes (schema version, next series id, callers' own keys)
+ *   audit       u64 index       -> an audit record: i64 timestamp (big-endian) that retention
+ *                                  applies to, then the caller's bytes (the cluster keys it by
+ *                                  raft index; node/fsm.h describes its records)
+ *   audit_cert  SHA-256         -> a certificate (DER) that signed audited records, kept once
  *
  * Each series keeps an in-memory head chunk. When it is full (LBW_CHUNK_MAX_SAMPLES or
  * LBW_CHUNK_SPAN_MS) it is sealed into samples and its samples are added to the rollups, and
@@ -21,9 +25,9 @@
  * (and counted), which also makes re-applying the same samples after a restart harmless.
  * NaN values are stored but left out of rollups and steps.
  *
- * Threads: one writer thread calls begin/append/commit/abort/prune/meta_put; any thread may
- * call the read functions concurrently (each opens its own read transaction; the env is
- * opened with MDB_NOTLS).
+ * Threads: one writer thread calls begin/append/commit/abort/prune/meta_put and the audit
+ * puts; any thread may call the read functions concurrently (each opens its own read
+ * transaction; the env is opened with MDB_NOTLS).
  *
  * Everything read from disk is treated as untrusted: a corrupt chunk or record is skipped and
  * reported, never trusted for lengths.
@@ -77,8 +81,12 @@ void lbw_store_abort(struct lbw_store *s);
  * before now_ms - retention (or it started LBW_CHUNK_SPAN_MS before that); a bucket is old
  * when it ends by then. A series' head (at most one chunk) is never deleted. A limited call
  * visits at most about 4 * max_deletes series and the next call continues where it stopped;
- * an unlimited call makes one full pass. Returns the number of records deleted, or -1. Call
- * periodically. */
+ * an unlimited call makes one full pass. Audit records go with the raw retention: a record
+ * whose timestamp is before now_ms - retention_raw_ms is deleted. They are swept in index
+ * order from where the last call stopped (wrapping at the end), up to half of a limited
+ * call's budget and about 4 * max_deletes visits, so a record with a timestamp in the future
+ * holds up nothing behind it; an unlimited call sweeps them all. Returns the number of
+ * records deleted, or -1. Call periodically. */
 long lbw_store_prune(struct lbw_store *s, int64_t now_ms, long max_deletes);
 
 /* Caller-owned metadata in the meta database, written inside the current write transaction
@@ -88,6 +96,22 @@ int lbw_store_meta_put(struct lbw_store *s, const char *name, const void *val, s
 /* Reads committed metadata. Returns the value length (copying at most cap bytes), 0 if absent,
  * -1 on error. */
 long lbw_store_meta_get(struct lbw_store *s, const char *name, void *val, size_t cap);
+
+/* ---- audit trail (writer side) ---------------------------------------------------------- */
+
+#define LBW_STORE_AUDIT_MAX 4096    /* longest audit record, timestamp included */
+#define LBW_STORE_CERT_MAX 65535    /* longest audited certificate */
+
+/* Writes the audit record rec (len bytes, 8..LBW_STORE_AUDIT_MAX, starting with its i64
+ * big-endian timestamp) under index inside the current write transaction (begun if needed),
+ * replacing any record there. Returns 0, or -1: bad arguments leave the transaction as it
+ * was; an LMDB error aborts it, as for lbw_store_append(). */
+int lbw_store_audit_put(struct lbw_store *s, uint64_t index, const void *rec, size_t len);
+
+/* Keeps certificate der (1..LBW_STORE_CERT_MAX bytes) under sha256, the SHA-256 of der
+ * (computed by the caller), unless it is there already; same transaction and errors. */
+int lbw_store_audit_cert_put(struct lbw_store *s, const uint8_t sha256[32], const void *der,
+                             size_t len);
 
 struct lbw_store_stats {
     uint64_t series;            /* series registered */
@@ -142,5 +166,20 @@ struct lbw_step {
  * step_ms > 0. Returns the number of steps written to out (empty steps included), or -1. */
 long lbw_store_steps(struct lbw_store *s, const char *key, size_t keylen, int64_t from,
                      int64_t to, int64_t step_ms, struct lbw_step *out, size_t max);
+
+/* The committed audit record at index: returns its length (copying at most cap bytes into
+ * rec), 0 if there is none, -1 on error. */
+long lbw_store_audit_get(struct lbw_store *s, uint64_t index, void *rec, size_t cap);
+
+/* Calls cb for every committed audit record at index >= from, in index order, until cb
+ * returns nonzero. rec is valid during the call. Records shorter than their timestamp are
+ * skipped and counted as corrupt. Returns 0 or -1. */
+typedef int (*lbw_audit_cb)(void *arg, uint64_t index, const uint8_t *rec, size_t len);
+int lbw_store_audit_foreach(struct lbw_store *s, uint64_t from, lbw_audit_cb cb, void *arg);
+
+/* The committed certificate under sha256: returns its length (copying at most cap bytes),
+ * 0 if absent, -1 on error. */
+long lbw_store_audit_cert_get(struct lbw_store *s, const uint8_t sha256[32], void *der,
+                              size_t cap);
 
 #endif

@@ -13,6 +13,7 @@
 #include "node/expo.h"
 #include "node/log.h"
 #include "node/page.h"
+#include "node/webops.h"
 
 #define WEB_THREADS 2
 #define WEB_CONN_LIMIT 256
@@ -48,6 +49,8 @@ static void route(const struct lbw_web *w, struct MHD_Connection *c, const char 
 {
     if (strcmp(url, "/") == 0) {
         lbw_page_status(&w->ctx, r);
+    } else if (strcmp(url, "/api/v1/cluster") == 0) {
+        lbw_api_cluster(&w->ctx, r);
     } else if (strcmp(url, "/api/v1/targets") == 0) {
         lbw_api_targets(&w->ctx, r);
     } else if (strcmp(url, "/api/v1/series") == 0) {
@@ -88,6 +91,25 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct lbw_reply *r,
     return ret;
 }
 
+static char read_marker; /* con_cls of requests that are not writes */
+
+/* A write: collect the body, start it, answer once the loop has done it. */
+static enum MHD_Result on_write(struct lbw_webop *op, struct MHD_Connection *c,
+                                const char *upload_data, size_t *upload_data_size)
+{
+    struct lbw_reply r = {0};
+    if (*upload_data_size) {
+        lbw_webop_body(op, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!lbw_webop_done(op) && !lbw_webop_start(op))
+        return MHD_YES; /* suspended until the loop answers */
+    lbw_buf_init(&r.body);
+    lbw_webop_reply(op, &r);
+    return send_reply(c, &r, NULL);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -96,12 +118,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct lbw_web *w = cls;
     struct lbw_reply r = {0};
     (void)version;
-    (void)upload_data;
 
     if (*con_cls == NULL) { /* first call: headers only */
-        *con_cls = w;
+        struct lbw_webop *op = NULL;
+        if (lbw_webop_matches(method, url))
+            op = lbw_webop_new(&w->ctx, c, method, url);
+        *con_cls = op ? (void *)op : (void *)&read_marker;
         return MHD_YES;
     }
+    if (*con_cls != &read_marker)
+        return on_write(*con_cls, c, upload_data, upload_data_size);
     lbw_buf_init(&r.body);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         if (*upload_data_size) { /* discard a request body */
@@ -116,6 +142,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     route(w, c, url, &r);
     log_debug("web", "%s %s -> %u", method, url, r.status);
     return send_reply(c, &r, NULL);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)cls;
+    (void)c;
+    (void)code;
+    if (*con_cls && *con_cls != &read_marker)
+        lbw_webop_free(*con_cls);
+    *con_cls = NULL;
 }
 
 static int bind_address(const struct lbw_config *cfg, struct sockaddr_storage *ss)
@@ -149,7 +186,7 @@ int lbw_web_start(struct lbw_web **out, const struct lbw_web_ctx *ctx, char *err
         return -1;
     }
     w->ctx = *ctx;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     w->mhd = MHD_start_daemon(flags, ctx->cfg->web.listen_port, NULL, NULL, on_request, w,
@@ -157,6 +194,7 @@ int lbw_web_start(struct lbw_web **out, const struct lbw_web_ctx *ctx, char *err
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)WEB_THREADS,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_CONN_LIMIT,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_CONN_TIMEOUT_S,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                               MHD_OPTION_END);
     if (!w->mhd) {
         snprintf(err, errlen, "web: cannot listen on %s (address in use?)", ctx->cfg->web.listen);

@@ -5,6 +5,11 @@
  *   GET /api/v1/series    ?name=METRIC[&target=T][&from=][&to=][&step=] points or steps (JSON)
  *   GET /metrics          Prometheus text format: current samples of every series
  *   GET /healthz          "ok" while the node runs
+ *   GET /api/v1/cluster   this node's view of the cluster (JSON)
+ *   POST /api/v1/cluster/members        {"id": N, "raft": "a.b.c.d:port"}: add a voter
+ *   DELETE /api/v1/cluster/members/ID   remove a member
+ *                         (writes: leader only, with "Authorization: Bearer TOKEN" whose
+ *                         SHA-256 is web.write_token_sha256; run on the loop thread)
  *
  * Every handler reads the store through its own LMDB read transaction and the node status
  * through lbw_status_read(); nothing here touches loop-thread state.
@@ -19,10 +24,15 @@
 #include "node/status.h"
 #include "node/store.h"
 
+struct lbw_cluster;
+struct lbw_loopcall;
+
 struct lbw_web_ctx {
     struct lbw_store *store;
     const struct lbw_config *cfg;   /* read-only after load */
     struct lbw_status *status;
+    struct lbw_cluster *cluster;    /* NULL when not clustered; touched on the loop thread only */
+    struct lbw_loopcall *loopcall;  /* runs writes on the loop thread */
 };
 
 /* A response being built by a handler. */

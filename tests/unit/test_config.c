@@ -285,9 +285,9 @@ static void unknown_keys(void **state)
 {
     (void)state;
     static const struct bad cases[] = {
-        {NODE "cluster:\n  peers: []\n",
-         "lbwatch.yaml:2:1: unknown key 'cluster' at top level (expected node, web, tls, probes, "
-         "store, targets)"},
+        {NODE "clusters:\n  peers: []\n",
+         "lbwatch.yaml:2:1: unknown key 'clusters' at top level (expected node, web, tls, "
+         "probes, store, targets, cluster)"},
         {NODE "probes:\n  interval: 10s\n  timout: 2s\n",
          "lbwatch.yaml:4:3: unknown key 'timout' in 'probes' (expected interval, timeout)"},
         {NODE "store:\n  retention:\n    5m: 1d\n",
@@ -716,6 +716,87 @@ static void yamldoc_absent_map_reports_nothing(void **state)
     ydoc_free(&d);
 }
 
+/* --- cluster ------------------------------------------------------------------------------- */
+
+#define TLS "tls: {ca: ca.crt, cert: n1.crt, key: n1.key}\n"
+#define PEER(id, name, port) \
+    "    - {id: " #id ", name: " name ", raft: 127.0.0.1:" #port ", web: http://127.0.0.1:844" #id "}\n"
+
+static void cluster_section(void **state)
+{
+    (void)state;
+    struct lbw_config *c = parse_ok(
+        "node: {name: n2, id: 2, data_dir: /var/lib/lbwatch}\n" TLS
+        "web: {write_token_sha256: 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08}\n"
+        "cluster:\n  election_timeout: 800ms\n  heartbeat: 80ms\n  snapshot_threshold: 64\n"
+        "  peers:\n" PEER(1, "n1", 7001) PEER(2, "n2", 7002) PEER(3, "n3", 7003));
+    assert_true(c->cluster.enabled);
+    assert_int_equal(c->cluster.npeers, 3);
+    assert_string_equal(c->cluster.raft, "127.0.0.1:7002");
+    assert_string_equal(c->cluster.raft_dir, "/var/lib/lbwatch/raft");
+    assert_int_equal(c->cluster.election_timeout_ms, 800);
+    assert_int_equal(c->cluster.heartbeat_ms, 80);
+    assert_int_equal(c->cluster.snapshot_threshold, 64);
+    assert_int_equal(c->cluster.snapshot_trailing, 8192);
+    assert_false(c->cluster.join);
+    assert_int_equal(c->cluster.peers[2].id, 3);
+    assert_string_equal(c->cluster.peers[2].name, "n3");
+    assert_string_equal(c->cluster.peers[2].web, "http://127.0.0.1:8443");
+    assert_true(c->web.has_write_token);
+    assert_int_equal(c->web.write_token_sha256[0], 0x9f);
+    assert_int_equal(c->web.write_token_sha256[31], 0x08);
+    lbw_config_free(c);
+
+    /* a node joining a running cluster names its own raft address */
+    c = parse_ok("node: {name: n4, id: 4, data_dir: /d}\n" TLS
+                 "cluster:\n  join: true\n  raft: 127.0.0.1:7004\n  peers:\n" PEER(1, "n1", 7001));
+    assert_true(c->cluster.join);
+    assert_string_equal(c->cluster.raft, "127.0.0.1:7004");
+    lbw_config_free(c);
+
+    c = parse_ok(NODE);
+    assert_false(c->cluster.enabled);
+    assert_false(c->web.has_write_token);
+    lbw_config_free(c);
+}
+
+static void cluster_errors(void **state)
+{
+    (void)state;
+    static const struct bad cases[] = {
+        {NODE "cluster:\n  peers:\n" PEER(1, "n1", 7001),
+         "lbwatch.yaml:3:3: cluster: needs the tls section (ca, cert, key): nodes authenticate "
+         "each other with their certificates"},
+        {NODE TLS "cluster:\n  peers:\n" PEER(2, "n2", 7002),
+         "lbwatch.yaml:5:5: cluster.peers: no entry for this node (id 1); list it, or set join: "
+         "true to be added to a running cluster"},
+        {NODE TLS "cluster:\n  peers:\n" PEER(1, "n9", 7001),
+         "lbwatch.yaml:5:5: cluster.peers: the entry for id 1 is named \"n9\", but node.name "
+         "is \"n1\""},
+        {NODE TLS "cluster:\n  peers:\n" PEER(1, "n1", 7001) PEER(1, "n2", 7002),
+         "lbwatch.yaml:6:12: cluster.peers[1].id: duplicate peer id 1"},
+        {NODE TLS "cluster:\n  peers:\n    - {id: 1, name: n1, raft: localhost:7001, web: "
+                  "http://x}\n",
+         "lbwatch.yaml:5:31: cluster.peers[0].raft: must be an IPv4 address and port (libraft "
+         "takes no names), got \"localhost:7001\""},
+        {NODE TLS "cluster:\n  peers:\n    - {id: 1, name: n1, raft: 127.0.0.1:7001, web: "
+                  "ftp://x}\n",
+         "lbwatch.yaml:5:52: cluster.peers[0].web: must be an http:// or https:// URL, got "
+         "\"ftp://x\""},
+        {NODE TLS "cluster:\n  heartbeat: 2s\n  peers:\n" PEER(1, "n1", 7001),
+         "lbwatch.yaml:4:14: cluster.heartbeat: must be less than election_timeout"},
+        {NODE TLS "cluster:\n  join: true\n  peers:\n" PEER(2, "n2", 7002),
+         "lbwatch.yaml:4:9: cluster.join: a joining node needs cluster.raft, its own raft "
+         "address"},
+        {NODE TLS "cluster:\n  peers: []\n",
+         "lbwatch.yaml:4:10: cluster.peers: must list 1 to 16 nodes"},
+        {NODE "web: {write_token_sha256: abc}\n",
+         "lbwatch.yaml:2:27: web.write_token_sha256: must be 64 hex digits (SHA-256 of the "
+         "token), got \"abc\""},
+    };
+    run_bad(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +819,8 @@ int main(void)
         cmocka_unit_test(hostports),
         cmocka_unit_test(yamldoc_sequence_of_strings),
         cmocka_unit_test(yamldoc_absent_map_reports_nothing),
+        cmocka_unit_test(cluster_section),
+        cmocka_unit_test(cluster_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* test_store.c - the LMDB time-series store against a real environment in a temp dir:
  * appends and queries, drops, rollups and steps at every resolution, head reload after
- * reopen, abort, retention, metadata atomicity, a concurrent reader, corrupt records and a
- * full map. */
+ * reopen, abort, retention, metadata atomicity, a concurrent reader, corrupt records, a
+ * full map, and the audit trail (records by index, certificates kept once, pruning). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -811,6 +811,160 @@ static void map_full_is_clean(void **state)
     }
 }
 
+/* ---- audit trail ------------------------------------------------------------------------- */
+
+/* An audit record: the i64 big-endian timestamp, then tag repeated to len bytes. */
+static size_t audit_rec(uint8_t *out, int64_t ts, uint8_t tag, size_t len)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)((uint64_t)ts >> (56 - 8 * i));
+    memset(out + 8, tag, len - 8);
+    return len;
+}
+
+struct audit_seen {
+    uint64_t index[16];
+    size_t len[16];
+    uint8_t tag[16];
+    int n, stop_after;
+};
+
+static int audit_collect(void *arg, uint64_t index, const uint8_t *rec, size_t len)
+{
+    struct audit_seen *a = arg;
+    assert_true(a->n < 16);
+    a->index[a->n] = index;
+    a->len[a->n] = len;
+    a->tag[a->n] = len > 8 ? rec[8] : 0;
+    a->n++;
+    return a->n == a->stop_after;
+}
+
+static void audit_put_get_foreach(void **state)
+{
+    struct fx *f = *state;
+    uint8_t rec[LBW_STORE_AUDIT_MAX + 1], buf[64];
+    const uint64_t idx[] = {5, 1, 300, 1ull << 40, UINT64_MAX};
+    char key[LBW_KEY_MAX];
+    struct lbw_point out[4];
+    key_of("audit", 1, key, sizeof(key));
+
+    assert_int_equal(append(f->s, key, T0, 1), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(lbw_store_audit_put(f->s, idx[i], rec,
+                                             audit_rec(rec, T0 + i, (uint8_t)(i + 1), 20 + i)),
+                         0);
+    assert_int_equal(lbw_store_audit_get(f->s, 5, buf, sizeof(buf)), 0); /* uncommitted */
+    /* Bad arguments leave the transaction alone. */
+    assert_int_equal(lbw_store_audit_put(f->s, 9, rec, 7), -1);
+    assert_int_equal(lbw_store_audit_put(f->s, 9, rec, LBW_STORE_AUDIT_MAX + 1), -1);
+    assert_int_equal(lbw_store_audit_put(f->s, 9, NULL, 10), -1);
+    assert_int_equal(lbw_store_commit(f->s), 0);
+    assert_int_equal(points(f->s, key, 0, INT64_MAX, out, 4), 1);
+
+    assert_int_equal(lbw_store_audit_get(f->s, 5, buf, sizeof(buf)), 20);
+    assert_int_equal(buf[7], (uint8_t)T0);
+    assert_int_equal(buf[19], 1);
+    assert_int_equal(lbw_store_audit_get(f->s, 300, buf, 4), 22); /* length, copy truncated */
+    assert_int_equal(lbw_store_audit_get(f->s, 6, buf, sizeof(buf)), 0);
+    assert_int_equal(lbw_store_audit_get(f->s, LBW_STORE_AUDIT_MAX, NULL, 0), 0);
+
+    struct audit_seen a = {.stop_after = -1};
+    assert_int_equal(lbw_store_audit_foreach(f->s, 0, audit_collect, &a), 0);
+    assert_int_equal(a.n, 5);
+    const uint64_t order[] = {1, 5, 300, 1ull << 40, UINT64_MAX};
+    const uint8_t tags[] = {2, 1, 3, 4, 5};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(a.index[i], order[i]);
+        assert_int_equal(a.tag[i], tags[i]);
+    }
+    a = (struct audit_seen){.stop_after = 2};
+    assert_int_equal(lbw_store_audit_foreach(f->s, 2, audit_collect, &a), 0);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.index[0], 5);
+    assert_int_equal(a.index[1], 300);
+
+    /* Replacing, aborting, reopening. */
+    assert_int_equal(lbw_store_audit_put(f->s, 5, rec, audit_rec(rec, T0, 9, 30)), 0);
+    assert_int_equal(lbw_store_audit_put(f->s, 6, rec, audit_rec(rec, T0, 9, 30)), 0);
+    lbw_store_abort(f->s);
+    assert_int_equal(lbw_store_audit_get(f->s, 5, buf, sizeof(buf)), 20);
+    assert_int_equal(lbw_store_audit_get(f->s, 6, buf, sizeof(buf)), 0);
+    assert_int_equal(lbw_store_audit_put(f->s, 5, rec, audit_rec(rec, T0, 9, 30)), 0);
+    assert_int_equal(lbw_store_commit(f->s), 0);
+    reopen(f, 0, 0, 0, 0);
+    assert_int_equal(lbw_store_audit_get(f->s, 5, buf, sizeof(buf)), 30);
+    assert_int_equal(buf[29], 9);
+}
+
+static void audit_certs_kept_once(void **state)
+{
+    struct fx *f = *state;
+    uint8_t sha[32], der[100], other[100], buf[128];
+    memset(sha, 0xab, sizeof(sha));
+    memset(der, 1, sizeof(der));
+    memset(other, 2, sizeof(other));
+    assert_int_equal(lbw_store_audit_cert_put(f->s, sha, der, sizeof(der)), 0);
+    assert_int_equal(lbw_store_audit_cert_put(f->s, sha, other, 50), 0); /* already there */
+    assert_int_equal(lbw_store_audit_cert_put(f->s, sha, der, 0), -1);
+    assert_int_equal(lbw_store_audit_cert_put(f->s, sha, der, LBW_STORE_CERT_MAX + 1), -1);
+    assert_int_equal(lbw_store_audit_cert_get(f->s, sha, buf, sizeof(buf)), 0);
+    assert_int_equal(lbw_store_commit(f->s), 0);
+    assert_int_equal(lbw_store_audit_cert_get(f->s, sha, buf, sizeof(buf)), 100);
+    assert_memory_equal(buf, der, 100);
+    assert_int_equal(lbw_store_audit_cert_put(f->s, sha, other, 50), 0);
+    assert_int_equal(lbw_store_commit(f->s), 0);
+    assert_int_equal(lbw_store_audit_cert_get(f->s, sha, buf, sizeof(buf)), 100);
+    assert_memory_equal(buf, der, 100);
+    sha[0] = 0;
+    assert_int_equal(lbw_store_audit_cert_get(f->s, sha, buf, sizeof(buf)), 0);
+}
+
+static long count_audit(struct lbw_store *s)
+{
+    struct audit_seen a = {.stop_after = -1};
+    assert_int_equal(lbw_store_audit_foreach(s, 0, audit_collect, &a), 0);
+    return a.n;
+}
+
+/* Audit records go with the raw retention, swept in index order; one dated in the future
+ * does not hold up those after it. */
+static void audit_pruned_with_raw_retention(void **state)
+{
+    struct fx *f = *state;
+    uint8_t rec[64];
+    int64_t now = T0 + 10 * HOUR_MS;
+    /* index: 1 future, 2..11 old (2 h before now), 12..14 recent. */
+    assert_int_equal(lbw_store_audit_put(f->s, 1, rec, audit_rec(rec, now + HOUR_MS, 1, 16)), 0);
+    for (uint64_t i = 2; i <= 11; i++)
+        assert_int_equal(
+            lbw_store_audit_put(f->s, i, rec, audit_rec(rec, now - 2 * HOUR_MS, 2, 16)), 0);
+    for (uint64_t i = 12; i <= 14; i++)
+        assert_int_equal(lbw_store_audit_put(f->s, i, rec, audit_rec(rec, now - MIN_MS, 3, 16)), 0);
+    assert_int_equal(lbw_store_commit(f->s), 0);
+
+    assert_int_equal(lbw_store_prune(f->s, now, 0), 0); /* no retention: kept forever */
+    reopen(f, 0, HOUR_MS, 0, 0);
+    long total = 0, r;
+    while ((r = lbw_store_prune(f->s, now, 3)) > 0) {
+        assert_true(r <= 3);
+        total += r;
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(total, 10);
+    assert_int_equal(count_audit(f->s), 4);
+    uint8_t buf[16];
+    assert_int_equal(lbw_store_audit_get(f->s, 1, buf, sizeof(buf)), 16);
+    assert_int_equal(lbw_store_audit_get(f->s, 11, buf, sizeof(buf)), 0);
+    assert_int_equal(lbw_store_audit_get(f->s, 12, buf, sizeof(buf)), 16);
+
+    /* Time passes: an unlimited call sweeps everything once. */
+    assert_int_equal(lbw_store_prune(f->s, now + 2 * HOUR_MS, 0), 3);
+    assert_int_equal(count_audit(f->s), 1);
+    assert_int_equal(lbw_store_prune(f->s, now + 3 * HOUR_MS, 0), 1);
+    assert_int_equal(count_audit(f->s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -826,6 +980,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(concurrent_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt_records_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(map_full_is_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(audit_put_get_foreach, setup, teardown),
+        cmocka_unit_test_setup_teardown(audit_certs_kept_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(audit_pruned_with_raw_retention, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -168,7 +168,7 @@ static int setup(void **state)
     G.cfg.web.listen_port = 0;
     G.cfg.targets = G.targets;
     G.cfg.ntargets = 2;
-    struct lbw_web_ctx ctx = {G.store, &G.cfg, &G.status};
+    struct lbw_web_ctx ctx = {.store = G.store, .cfg = &G.cfg, .status = &G.status};
     assert_int_equal(lbw_web_start(&G.web, &ctx, err, sizeof(err)), 0);
     G.port = lbw_web_port(G.web);
     assert_true(G.port > 0);
@@ -390,7 +390,7 @@ static void empty_store_renders(void **state)
     assert_int_equal(tu_tmpdir("lbw-web-empty", dir, sizeof(dir)), 0);
     struct lbw_store_options o = {.dir = dir};
     assert_int_equal(lbw_store_open(&empty, &o, err, sizeof(err)), 0);
-    struct lbw_web_ctx ctx = {empty, &G.cfg, &G.status};
+    struct lbw_web_ctx ctx = {.store = empty, .cfg = &G.cfg, .status = &G.status};
     void (*handlers[])(const struct lbw_web_ctx *, struct lbw_reply *) = {
         lbw_api_targets, lbw_expo_metrics, lbw_page_status};
     for (size_t i = 0; i < 3; i++) {

@@ -1,0 +1,222 @@
+/* replica.c - signer, verifier, state machine, cluster and batcher of a clustered node, and the
+ * order they start and stop in. See replica.h. */
+#include "node/replica.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/batcher.h"
+#include "node/fsm.h"
+#include "node/log.h"
+
+#define FSM_FLUSH_MS 100
+
+struct lbw_replica {
+    uv_loop_t *loop;
+    const struct lbw_config *cfg;
+    struct lbw_signer *signer;
+    struct lbw_verifier *verifier;
+    struct lbw_fsm *fsm;
+    struct lbw_cluster *cluster;
+    struct lbw_batcher *batcher;
+    uv_timer_t flush_timer;
+    void (*close_cb)(void *arg);
+    void *close_arg;
+};
+
+/* ---- what the parts report --------------------------------------------------------------- */
+
+static void on_reject(void *arg, uint64_t index, enum lbw_fsm_reject why,
+                      const struct lbw_identity *origin, const char *detail)
+{
+    (void)arg;
+    if (origin)
+        log_warn("fsm", "entry %llu from %s %s (%llu) refused: %s (%s)",
+                 (unsigned long long)index, origin->kind == LBW_ID_AGENT ? "agent" : "node",
+                 origin->name, (unsigned long long)origin->id, lbw_fsm_reject_name(why), detail);
+    else
+        log_warn("fsm", "entry %llu refused: %s (%s)", (unsigned long long)index,
+                 lbw_fsm_reject_name(why), detail);
+}
+
+static void on_batch(void *arg, const struct lbw_identity *origin, uint64_t seq)
+{
+    struct lbw_replica *r = arg;
+    if (origin->kind == LBW_ID_NODE && origin->id == r->cfg->node.id && r->cluster)
+        lbw_cluster_applied_seq(r->cluster, seq);
+}
+
+static void on_event(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    lbw_log(level == 0 ? LBW_LOG_INFO : level == 1 ? LBW_LOG_WARN : LBW_LOG_ERROR, "raft", "%s",
+            msg);
+}
+
+static void on_leader(void *arg, int ready)
+{
+    struct lbw_replica *r = arg;
+    log_info("raft", "%s", ready ? "this node now leads the cluster"
+                                 : "this node stopped leading");
+    (void)r;
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    struct lbw_replica *r = t->data;
+    if (lbw_fsm_flush(r->fsm) != 0)
+        log_error("store", "commit of applied entries failed (they are re-applied from the "
+                           "raft log on restart)");
+}
+
+/* ---- start ------------------------------------------------------------------------------- */
+
+static int load_keys(struct lbw_replica *r, char *err, size_t errlen)
+{
+    const struct lbw_config *cfg = r->cfg;
+    r->verifier = lbw_verifier_new(cfg->tls.ca, err, errlen);
+    if (!r->verifier)
+        return -1;
+    r->signer = lbw_signer_load(cfg->tls.cert, cfg->tls.key, err, errlen);
+    if (!r->signer)
+        return -1;
+    const struct lbw_identity *id = lbw_signer_identity(r->signer);
+    if (id->kind != LBW_ID_NODE || id->id != cfg->node.id ||
+        strcmp(id->name, cfg->node.name) != 0) {
+        snprintf(err, errlen, "%s is the certificate of %s (id %llu), not of node %s (id %llu)",
+                 cfg->tls.cert, id->name, (unsigned long long)id->id, cfg->node.name,
+                 (unsigned long long)cfg->node.id);
+        return -1;
+    }
+    return 0;
+}
+
+static int start_fsm(struct lbw_replica *r, struct lbw_store *store, char *err, size_t errlen)
+{
+    struct lbw_fsm_options o = {.store = store, .verifier = r->verifier, .arg = r,
+                                .on_reject = on_reject, .on_batch = on_batch};
+    if (lbw_fsm_new(&r->fsm, &o) != 0) {
+        snprintf(err, errlen, "cannot create the state machine");
+        return -1;
+    }
+    return 0;
+}
+
+static int start_cluster(struct lbw_replica *r, char *err, size_t errlen)
+{
+    const struct lbw_config *cfg = r->cfg;
+    struct lbw_peer peers[LBW_CLUSTER_MAX_MEMBERS];
+    char web[LBW_URL_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->cluster.npeers && n < LBW_CLUSTER_MAX_MEMBERS; i++, n++)
+        peers[n] = (struct lbw_peer){cfg->cluster.peers[i].id, cfg->cluster.peers[i].name,
+                                     cfg->cluster.peers[i].raft, cfg->cluster.peers[i].web};
+    snprintf(web, sizeof(web), "http://%s/", cfg->web.listen);
+    for (size_t i = 0; i < n; i++)
+        if (peers[i].id == cfg->node.id)
+            snprintf(web, sizeof(web), "%s", peers[i].web);
+    struct lbw_cluster_config cc = {
+        .loop = r->loop, .self_id = cfg->node.id, .raft_address = cfg->cluster.raft,
+        .web_url = web, .raft_dir = cfg->cluster.raft_dir, .ca_file = cfg->tls.ca,
+        .cert_file = cfg->tls.cert, .key_file = cfg->tls.key, .peers = peers, .npeers = n,
+        .join = cfg->cluster.join,
+        .election_timeout_ms = (unsigned)cfg->cluster.election_timeout_ms,
+        .heartbeat_timeout_ms = (unsigned)cfg->cluster.heartbeat_ms,
+        .snapshot_threshold = (unsigned)cfg->cluster.snapshot_threshold,
+        .snapshot_trailing = (unsigned)cfg->cluster.snapshot_trailing,
+        .fsm = lbw_fsm_raft(r->fsm), .arg = r, .on_event = on_event, .on_leader = on_leader,
+    };
+    if (lbw_cluster_new(&r->cluster, &cc, err, errlen) != 0)
+        return -1;
+    lbw_fsm_bind(r->fsm, lbw_cluster_raft(r->cluster));
+    return lbw_cluster_start(r->cluster, err, errlen);
+}
+
+static void free_replica(struct lbw_replica *r)
+{
+    if (r->fsm) {
+        lbw_fsm_flush(r->fsm);
+        lbw_fsm_free(r->fsm);
+    }
+    lbw_signer_free(r->signer);
+    lbw_verifier_free(r->verifier);
+    void (*cb)(void *) = r->close_cb;
+    void *arg = r->close_arg;
+    free(r);
+    if (cb)
+        cb(arg);
+}
+
+static void timer_closed(uv_handle_t *h) { free_replica(h->data); }
+
+static void cluster_closed(void *arg)
+{
+    struct lbw_replica *r = arg;
+    r->cluster = NULL;
+    uv_close((uv_handle_t *)&r->flush_timer, timer_closed);
+}
+
+int lbw_replica_start(struct lbw_replica **out, uv_loop_t *loop, const struct lbw_config *cfg,
+                      struct lbw_store *store, char *err, size_t errlen)
+{
+    struct lbw_replica *r = calloc(1, sizeof(*r));
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    r->loop = loop;
+    r->cfg = cfg;
+    uv_timer_init(loop, &r->flush_timer);
+    r->flush_timer.data = r;
+    int ok = load_keys(r, err, errlen) == 0 && start_fsm(r, store, err, errlen) == 0 &&
+             start_cluster(r, err, errlen) == 0;
+    if (ok && lbw_batcher_new(&r->batcher, loop, r->signer, r->cluster,
+                              lbw_fsm_origin_seq(r->fsm, lbw_signer_identity(r->signer))) != 0) {
+        snprintf(err, errlen, "out of memory");
+        ok = 0;
+    }
+    if (!ok) {
+        lbw_replica_close(r, NULL, NULL);
+        return -1;
+    }
+    uv_timer_start(&r->flush_timer, on_flush_timer, FSM_FLUSH_MS, FSM_FLUSH_MS);
+    *out = r;
+    return 0;
+}
+
+void lbw_replica_sample(void *arg, const char *key, int64_t ts_ms, double value)
+{
+    struct lbw_replica *r = arg;
+    lbw_batcher_sample(r->batcher, key, ts_ms, value);
+}
+
+struct lbw_cluster *lbw_replica_cluster(struct lbw_replica *r) { return r->cluster; }
+
+void lbw_replica_status(const struct lbw_replica *r, struct lbw_node_status *st)
+{
+    struct lbw_batcher_stats bs;
+    st->clustered = 1;
+    if (r->cluster)
+        lbw_cluster_status(r->cluster, &st->cluster);
+    lbw_fsm_stats(r->fsm, &st->fsm);
+    if (r->batcher) {
+        lbw_batcher_stats(r->batcher, &bs);
+        st->samples_in = bs.samples_in;
+        st->batches_signed = bs.batches;
+    }
+    st->samples_stored = st->fsm.samples;
+}
+
+void lbw_replica_close(struct lbw_replica *r, void (*cb)(void *arg), void *arg)
+{
+    r->close_cb = cb;
+    r->close_arg = arg;
+    lbw_batcher_close(r->batcher);
+    r->batcher = NULL;
+    uv_timer_stop(&r->flush_timer);
+    if (r->cluster)
+        lbw_cluster_close(r->cluster, cluster_closed, r);
+    else
+        cluster_closed(r);
+}

@@ -249,26 +249,39 @@ static void target_rows(struct lbw_buf *b, const struct lbw_web_ctx *ctx,
 }
 
 struct summary {
-    unsigned up, down, cert_warn;
+    unsigned up, down, cert_warn;  /* targets */
 };
 
-static void summarize(const struct lbw_view *v, int64_t now, struct summary *s)
+static int cert_problem(const struct lbw_view *v, const struct lbw_view_group *g, int64_t now)
+{
+    double expiry, verified, host;
+    return lbw_view_value(v, g, "probe_ssl_earliest_cert_expiry", &expiry) &&
+           ((expiry - (double)now / 1000) / 86400 < DAYS_WARNING ||
+            (lbw_view_value(v, g, "lbwatch_tls_chain_verified", &verified) && !verified) ||
+            (lbw_view_value(v, g, "lbwatch_tls_hostname_match", &host) && !host));
+}
+
+/* A target is down when any vantage's latest TLS probe failed, up when every vantage's
+ * succeeded; it has a certificate problem when any vantage sees one. */
+static void summarize(const struct lbw_web_ctx *ctx, const struct lbw_view *v, int64_t now,
+                      struct summary *s)
 {
     memset(s, 0, sizeof(*s));
-    for (size_t i = 0; i < v->ngroups; i++) {
-        const struct lbw_view_group *g = &v->groups[i];
-        double ok, expiry, verified, host;
-        if (strcmp(g->probe, "tls") != 0 || !lbw_view_value(v, g, "probe_success", &ok))
-            continue;
-        if (ok)
-            s->up++;
-        else
-            s->down++;
-        if (lbw_view_value(v, g, "probe_ssl_earliest_cert_expiry", &expiry) &&
-            ((expiry - (double)now / 1000) / 86400 < DAYS_WARNING ||
-             (lbw_view_value(v, g, "lbwatch_tls_chain_verified", &verified) && !verified) ||
-             (lbw_view_value(v, g, "lbwatch_tls_hostname_match", &host) && !host)))
-            s->cert_warn++;
+    for (size_t t = 0; t < ctx->cfg->ntargets; t++) {
+        size_t first, n = lbw_view_target_groups(v, ctx->cfg->targets[t].name, &first);
+        int seen = 0, failed = 0, cert = 0;
+        for (size_t i = first; i < first + n; i++) {
+            const struct lbw_view_group *g = &v->groups[i];
+            double ok;
+            if (strcmp(g->probe, "tls") != 0 || !lbw_view_value(v, g, "probe_success", &ok))
+                continue;
+            seen = 1;
+            failed |= ok == 0;
+            cert |= cert_problem(v, g, now);
+        }
+        s->up += seen && !failed;
+        s->down += failed;
+        s->cert_warn += cert;
     }
 }
 
@@ -351,7 +364,7 @@ void lbw_page_status(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
         lbw_buf_puts(&r->body, "could not read the store\n");
         return;
     }
-    summarize(&v, now, &s);
+    summarize(ctx, &v, now, &s);
     lbw_status_read(ctx->status, &st);
     header(&r->body, ctx, &s, now);
     cluster_panel(&r->body, &st, now);

@@ -356,6 +356,12 @@ static void status_page(void **state)
     assert_non_null(strstr(t, "certificate has expired"));
     assert_non_null(strstr(t, "<span class=\"b warn\">5.0 days</span>")); /* < 14 days: amber */
     assert_non_null(strstr(t, "<polyline")); /* db's handshake sparkline */
+    /* counters count targets, not target x vantage results: www up (two vantages) with a
+     * certificate problem, db down */
+    assert_non_null(strstr(t, "<b>2</b> targets"));
+    assert_non_null(strstr(t, "<b style=\"color:#5ee08f\">1</b> up"));
+    assert_non_null(strstr(t, "<b style=\"color:#ff7b7b\">1</b> down"));
+    assert_non_null(strstr(t, "<b style=\"color:#ffc857\">1</b> certificate problems"));
     /* label values are escaped, never markup */
     assert_null(strstr(t, "<b>refused</b>"));
     assert_non_null(strstr(t, "connect: &lt;b&gt;refused&lt;/b&gt;"));

@@ -27,7 +27,7 @@ static const char css[] =
     "main{padding:18px 24px}table{width:100%;border-collapse:collapse;background:#161d25;"
     "border:1px solid #243040;border-radius:8px;overflow:hidden}"
     "th{text-align:left;font-weight:600;font-size:12px;text-transform:uppercase;"
-    "letter-spacing:.6px;color:#8a97a6;padding:9px 12px;background:#1b2430}"
+    "letter-spacing:.6px;color:#8a97a6;padding:9px 12px;background:#1b2430;white-space:nowrap}"
     "td{padding:9px 12px;border-top:1px solid #222c38;vertical-align:middle}"
     "td.t{font-weight:600}td .sub{display:block;font-weight:400;color:#8a97a6;font-size:12px;white-space:nowrap}"
     ".b{display:inline-block;min-width:52px;text-align:center;padding:2px 8px;border-radius:4px;"

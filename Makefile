@@ -2,7 +2,8 @@
 #   make            build/lbwatch (release, -O2); B=DIR puts every output under DIR instead of build
 #   make test       install missing packages, build with ASan+UBSan, run unit, fuzz-smoke and integration tests
 #   make demo       install missing packages, build, run the loopback demo
-#   make bench      benchmarks (release build), printing ratios against baselines measured in the same run
+#   make bench      benchmarks (release build): bench/*.c and bench/*.py (these run the release
+#                   binary as $LBWATCH), printing ratios against baselines measured in the same run
 #   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #
 # Sources are found by wildcard: every node/ raft/ probes/ alerting/ .c except node/main.c goes
@@ -30,6 +31,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_PY := $(sort $(wildcard bench/*.py))
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 
 REL_OBJ  := $(LIBSRC:%.c=$(B)/rel/%.o)
@@ -128,7 +130,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory -j2 $(B)/lbwatch $(BENCH_BIN)
-	@./scripts/run-bench $(BENCH_BIN)
+	@LBWATCH=$(abspath $(B))/lbwatch ./scripts/run-bench $(BENCH_BIN) $(BENCH_PY)
 
 clean:
 	rm -rf $(B)

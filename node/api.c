@@ -255,6 +255,16 @@ void lbw_api_cluster(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
                                               LBW_REJECT_KINDS)));
     json_object_set_new(doc, "refused",
                         counts_json(refusal_name, cs->transport.refused, LBW_REFUSAL_KINDS));
+    json_object_set_new(doc, "submits_refused", json_integer((json_int_t)cs->submits_refused));
+    json_object_set_new(doc, "transport",
+                        json_string(cs->plain_tcp ? "plain-tcp" : "mutual-tls"));
+    json_object_set_new(doc, "pending_bytes", json_integer((json_int_t)cs->pending_bytes));
+    json_object_set_new(doc, "replication_lag", json_integer((json_int_t)cs->replication_lag));
+    if (st.bench)
+        json_object_set_new(doc, "bench",
+                            json_pack("{s:b, s:I, s:I}", "active", st.loadgen.active, "samples",
+                                      (json_int_t)st.loadgen.samples, "backlog_waits",
+                                      (json_int_t)st.loadgen.backlog_waits));
     reply_json(r, 200, doc);
 }
 

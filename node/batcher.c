@@ -8,8 +8,8 @@
 #include "node/log.h"
 
 #define FLUSH_INTERVAL_MS 250
-#define FLUSH_SAMPLES 4096
-#define FLUSH_BYTES (512u << 10)
+#define FLUSH_SAMPLES 32768
+#define FLUSH_BYTES (2u << 20)
 
 struct lbw_batcher {
     uv_timer_t timer;

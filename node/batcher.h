@@ -1,7 +1,7 @@
 /* batcher.h - this node's samples into signed batches for the cluster.
  *
  * Samples from the probes accumulate in a batch builder (raft/batch.h); every 250 ms, or at
- * 4,096 samples or 512 KiB of payload, the batch is signed with this node's key under the
+ * 32,768 samples or 2 MiB of payload, the batch is signed with this node's key under the
  * next origin sequence number and handed to the cluster (raft/cluster.h), which keeps it until
  * the state machine has applied it. Sequence numbers start at the wall clock in microseconds
  * (above anything an earlier run of this node used, without persisting a counter) and never

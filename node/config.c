@@ -608,9 +608,12 @@ static void find_self(struct ymap *m, struct lbw_config *c)
         c->cluster.raft = ydoc_strdup(m->doc, self->raft);
 }
 
+static const char *const transports[] = {"mutual-tls", "plain-tcp", NULL};
+
 static void read_cluster(struct ymap *top, struct lbw_config *c)
 {
     struct ymap m;
+    int transport = 0;
 
     c->cluster.election_timeout_ms = MS_SECOND;
     c->cluster.heartbeat_ms = 100;
@@ -631,6 +634,8 @@ static void read_cluster(struct ymap *top, struct lbw_config *c)
              (int64_t *)&c->cluster.snapshot_threshold);
     ymap_int(&m, "snapshot_trailing", Y_OPTIONAL, 16, 1 << 24,
              (int64_t *)&c->cluster.snapshot_trailing);
+    ymap_enum(&m, "transport", Y_OPTIONAL, transports, &transport);
+    c->cluster.plain_tcp = transport == 1;
     read_peers(&m, c);
     if (ymap_close(&m) < 0)
         return;
@@ -648,6 +653,30 @@ static void read_cluster(struct ymap *top, struct lbw_config *c)
     }
 }
 
+/* bench: the synthetic load generator (a benchmarking aid); it loads the cluster. */
+static void read_bench(struct ymap *top, struct lbw_config *c)
+{
+    struct ymap m;
+    int64_t series = 5000, rate = 0;
+
+    if (!ymap_map(top, "bench", Y_OPTIONAL, &m)) {
+        ymap_close(&m);
+        return;
+    }
+    ymap_int(&m, "series", Y_OPTIONAL, 1, 1000000, &series);
+    ymap_int(&m, "samples_per_second", Y_OPTIONAL, 0, 100000000, &rate);
+    if (ymap_close(&m) < 0)
+        return;
+    if (!c->cluster.enabled) {
+        ymap_fail(top, "bench", "needs the cluster section: the load generator feeds the "
+                                "cluster while this node leads it");
+        return;
+    }
+    c->bench.enabled = 1;
+    c->bench.series = (uint64_t)series;
+    c->bench.samples_per_second = (uint64_t)rate;
+}
+
 static void read_config(struct ydoc *d, struct lbw_config *c)
 {
     struct ymap top, node;
@@ -660,6 +689,7 @@ static void read_config(struct ydoc *d, struct lbw_config *c)
     read_store(&top, c);
     read_targets(&top, c);
     read_cluster(&top, c);
+    read_bench(&top, c);
     ymap_close(&top);
 }
 

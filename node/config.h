@@ -74,6 +74,8 @@ struct lbw_config {
         uint64_t heartbeat_ms;          /* default 100ms; < election_timeout */
         uint64_t snapshot_threshold;    /* entries between snapshots; default 8192 */
         uint64_t snapshot_trailing;     /* entries kept after a snapshot; default 8192 */
+        int plain_tcp;          /* transport: plain-tcp (no authentication, no encryption: the
+                                 * benchmark baseline only); default mutual-tls */
         struct lbw_cluster_peer_cfg *peers;     /* the bootstrap configuration */
         size_t npeers;
     } cluster;
@@ -89,6 +91,12 @@ struct lbw_config {
         int64_t retention_1m_ms;    /* default 30d */
         int64_t retention_1h_ms;    /* default 400d */
     } store;
+
+    struct {                    /* a benchmarking aid (node/loadgen.h); needs cluster */
+        int enabled;            /* a bench: section is present */
+        uint64_t series;        /* synthetic series; default 5000 */
+        uint64_t samples_per_second;    /* 0 (default) = as fast as the cluster takes them */
+    } bench;
 
     struct lbw_target *targets;
     size_t ntargets;

@@ -84,6 +84,9 @@ static void publish_status(struct node *n)
 
 static void on_status_timer(uv_timer_t *t) { publish_status(t->data); }
 
+/* Leadership is shown at once (a failover is timed by it), not at the next status tick. */
+static void on_leader_change(void *arg) { publish_status(arg); }
+
 static void on_prune_timer(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -180,6 +183,7 @@ static int start_node(struct node *n)
             log_error("node", "cluster: %s", err);
             return -1;
         }
+        lbw_replica_on_leader(n->replica, on_leader_change, n);
         sink = lbw_replica_sample;
         sink_arg = n->replica;
     } else {

@@ -171,6 +171,9 @@ static void cluster_metrics(struct lbw_buf *b, const struct lbw_node_status *st)
                "This node's batches given up.", n, (double)cs->dropped);
     own_metric(b, "lbwatch_fsm_batches_total", "counter", "Batches applied.", n,
                (double)st->fsm.batches);
+    own_metric(b, "lbwatch_cluster_submits_refused_total", "counter",
+               "Entries sent to this node by nodes that are not members (not proposed).", n,
+               (double)cs->submits_refused);
     lbw_fsm_hash_hex(st->fsm.hash, hash);
     family(b, "lbwatch_fsm_hash_info", "gauge", "State hash at the applied index.");
     labelled(b, "lbwatch_fsm_hash_info", "hash", hash, n, 1);

@@ -4,7 +4,9 @@
  * Owns the replicated state: the applied index, the hash chain and the per-origin sequence
  * table (an array sorted by (kind, id, name): binary search per batch, serialised in that
  * order, so nothing depends on memory addresses or hashing); the bookkeeping of the open
- * store transaction; the counters; the snapshot and audit record codecs.
+ * store transaction; the store's series handles of the keys of the batch being applied (each
+ * key is looked up once per batch, not once per sample); the counters; the snapshot and audit
+ * record codecs.
  *
  * Snapshot format, version 1 (integers big-endian):
  *   8    magic "LBWSNAP\0"
@@ -35,7 +37,7 @@
 #define DEFAULT_WINDOW_MS (15 * 60 * 1000LL)
 #define DEFAULT_SNAPSHOT_MAX ((size_t)32 << 20)
 #define MIN_SNAPSHOT_MAX 64
-#define AUTOFLUSH_SAMPLES 65536
+#define AUTOFLUSH_SAMPLES 262144
 #define SNAP_MAGIC "LBWSNAP"      /* with its NUL: 8 bytes */
 #define SNAP_VERSION 1u
 #define SNAP_POINTS 1024          /* points read from the store at a time */
@@ -65,6 +67,9 @@ struct lbw_fsm {
     size_t norigins, origins_cap;
 
     /* local */
+    long *series;                 /* the store's series handle of each key of the batch being
+                                   * applied (reused from batch to batch) */
+    size_t series_cap;
     uint64_t pending;             /* samples appended since the last commit */
     int dirty;                    /* applied/hash changed since the last commit */
     struct lbw_fsm_stats st;
@@ -346,15 +351,16 @@ static int check_vantage(void *arg, size_t index, const char *key, size_t keylen
 
 struct appender {
     struct lbw_store *store;
+    const long *series;           /* by key index */
     size_t stored;
     int64_t oldest, newest;
     int failed;
 };
 
-static int append_sample(void *arg, const char *key, size_t keylen, int64_t ts, double value)
+static int append_sample(void *arg, size_t key_index, int64_t ts, double value)
 {
     struct appender *a = arg;
-    int rc = lbw_store_append(a->store, key, keylen, ts, value);
+    int rc = lbw_store_append_series(a->store, a->series[key_index], ts, value);
     if (rc < 0) {
         a->failed = 1;
         return 1;
@@ -365,6 +371,25 @@ static int append_sample(void *arg, const char *key, size_t keylen, int64_t ts, 
     if (ts > a->newest)
         a->newest = ts;
     return 0;
+}
+
+/* Looks each key of the batch up in the store once (f->series[index]), rather than once per
+ * sample. */
+static int resolve_key(void *arg, size_t index, const char *key, size_t keylen)
+{
+    struct lbw_fsm *f = arg;
+    if (index >= f->series_cap) {
+        size_t cap = f->series_cap ? f->series_cap * 2 : 1024;
+        while (cap <= index)
+            cap *= 2;
+        long *v = realloc(f->series, cap * sizeof(*v));
+        if (!v)
+            return 1;
+        f->series = v;
+        f->series_cap = cap;
+    }
+    f->series[index] = lbw_store_series(f->o.store, key, keylen);
+    return f->series[index] < 0;
 }
 
 /* Writes the audit record of an accepted batch (layout in fsm.h) and keeps its certificate. */
@@ -427,8 +452,11 @@ static int apply_batch(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, 
     if (i < 0 && reserve_origin(f) < 0)
         return LOCAL_NOMEM;
 
-    struct appender a = {f->o.store, 0, INT64_MAX, INT64_MIN, 0};
-    if (lbw_batch_foreach(&b, append_sample, &a) < 0)
+    if (lbw_batch_foreach_key(&b, resolve_key, f) < 0)
+        return LOCAL_NOMEM;
+    struct appender a = {.store = f->o.store, .series = f->series, .oldest = INT64_MAX,
+                         .newest = INT64_MIN};
+    if (lbw_batch_foreach_indexed(&b, append_sample, &a) < 0)
         return a.failed ? LOCAL_IO : LOCAL_NOMEM;
     if (write_audit(f, index, &b, &a) < 0)
         return LOCAL_IO;
@@ -971,6 +999,7 @@ void lbw_fsm_free(struct lbw_fsm *f)
         return;
     EVP_MD_CTX_free(f->md);
     free(f->origins);
+    free(f->series);
     free(f);
 }
 

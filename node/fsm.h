@@ -28,7 +28,7 @@
  * was taken in between.
  *
  * Store writes go into an open store transaction committed by lbw_fsm_flush() (call it on a
- * short timer; apply also commits by itself once 65,536 samples are pending, so a missed
+ * short timer; apply also commits by itself once 262,144 samples are pending, so a missed
  * timer cannot grow a transaction without bound): the raft log is the write-ahead log. Each
  * commit also writes the meta key "fsm.state" (u64 applied index, 32-byte hash) with the
  * samples, so the store says which entry it reflects. After a restart libraft restores the last

@@ -1,5 +1,5 @@
-/* replica.c - signer, verifier, state machine, cluster and batcher of a clustered node, and the
- * order they start and stop in. See replica.h. */
+/* replica.c - signer, verifier, state machine, cluster, batcher (and the bench load generator)
+ * of a clustered node, and the order they start and stop in. See replica.h. */
 #include "node/replica.h"
 
 #include <stdio.h>
@@ -8,9 +8,12 @@
 
 #include "node/batcher.h"
 #include "node/fsm.h"
+#include "node/loadgen.h"
 #include "node/log.h"
 
-#define FSM_FLUSH_MS 100
+#define FSM_FLUSH_MS 250     /* store commits: each rewrites the head of every series touched
+                              * since the last, so fewer commits is less LMDB work; the batcher
+                              * holds samples up to 250 ms before that anyway */
 
 struct lbw_replica {
     uv_loop_t *loop;
@@ -20,6 +23,9 @@ struct lbw_replica {
     struct lbw_fsm *fsm;
     struct lbw_cluster *cluster;
     struct lbw_batcher *batcher;
+    struct lbw_loadgen *loadgen;    /* bench: section only */
+    void (*leader_cb)(void *arg);
+    void *leader_arg;
     uv_timer_t flush_timer;
     void (*close_cb)(void *arg);
     void *close_arg;
@@ -59,7 +65,9 @@ static void on_leader(void *arg, int ready)
     struct lbw_replica *r = arg;
     log_info("raft", "%s", ready ? "this node now leads the cluster"
                                  : "this node stopped leading");
-    (void)r;
+    lbw_loadgen_set_active(r->loadgen, ready);
+    if (r->leader_cb)
+        r->leader_cb(r->leader_arg);
 }
 
 static void on_flush_timer(uv_timer_t *t)
@@ -126,11 +134,45 @@ static int start_cluster(struct lbw_replica *r, char *err, size_t errlen)
         .snapshot_threshold = (unsigned)cfg->cluster.snapshot_threshold,
         .snapshot_trailing = (unsigned)cfg->cluster.snapshot_trailing,
         .fsm = lbw_fsm_raft(r->fsm), .arg = r, .on_event = on_event, .on_leader = on_leader,
+        .plain_tcp = cfg->cluster.plain_tcp,
     };
     if (lbw_cluster_new(&r->cluster, &cc, err, errlen) != 0)
         return -1;
     lbw_fsm_bind(r->fsm, lbw_cluster_raft(r->cluster));
     return lbw_cluster_start(r->cluster, err, errlen);
+}
+
+static size_t cluster_backlog(void *arg)
+{
+    struct lbw_replica *r = arg;
+    return r->cluster ? lbw_cluster_pending_bytes(r->cluster) : 0;
+}
+
+static uint64_t cluster_lag(void *arg)
+{
+    struct lbw_replica *r = arg;
+    return r->cluster ? lbw_cluster_replication_lag(r->cluster) : 0;
+}
+
+/* The bench: section's synthetic load, fed to the batcher while this node leads. */
+static int start_loadgen(struct lbw_replica *r, char *err, size_t errlen)
+{
+    const struct lbw_config *cfg = r->cfg;
+    if (!cfg->bench.enabled)
+        return 0;
+    struct lbw_loadgen_config lc = {
+        .loop = r->loop, .vantage = cfg->node.name, .series = (size_t)cfg->bench.series,
+        .samples_per_second = cfg->bench.samples_per_second, .sink = lbw_batcher_sample,
+        .sink_arg = r->batcher, .backlog = cluster_backlog, .lag = cluster_lag,
+        .backlog_arg = r,
+    };
+    if (lbw_loadgen_new(&r->loadgen, &lc, err, errlen) != 0)
+        return -1;
+    log_warn("bench", "synthetic load generator on: %llu series at %s while this node leads "
+                      "(a benchmarking aid: remove the bench section in production)",
+             (unsigned long long)cfg->bench.series,
+             cfg->bench.samples_per_second ? "a fixed rate" : "the cluster's pace");
+    return 0;
 }
 
 static void free_replica(struct lbw_replica *r)
@@ -176,6 +218,8 @@ int lbw_replica_start(struct lbw_replica **out, uv_loop_t *loop, const struct lb
         snprintf(err, errlen, "out of memory");
         ok = 0;
     }
+    if (ok && start_loadgen(r, err, errlen) != 0)
+        ok = 0;
     if (!ok) {
         lbw_replica_close(r, NULL, NULL);
         return -1;
@@ -193,6 +237,12 @@ void lbw_replica_sample(void *arg, const char *key, int64_t ts_ms, double value)
 
 struct lbw_cluster *lbw_replica_cluster(struct lbw_replica *r) { return r->cluster; }
 
+void lbw_replica_on_leader(struct lbw_replica *r, void (*cb)(void *arg), void *arg)
+{
+    r->leader_cb = cb;
+    r->leader_arg = arg;
+}
+
 void lbw_replica_status(const struct lbw_replica *r, struct lbw_node_status *st)
 {
     struct lbw_batcher_stats bs;
@@ -206,12 +256,18 @@ void lbw_replica_status(const struct lbw_replica *r, struct lbw_node_status *st)
         st->batches_signed = bs.batches;
     }
     st->samples_stored = st->fsm.samples;
+    st->bench = r->loadgen != NULL;
+    if (r->loadgen)
+        lbw_loadgen_stats(r->loadgen, &st->loadgen);
 }
 
 void lbw_replica_close(struct lbw_replica *r, void (*cb)(void *arg), void *arg)
 {
     r->close_cb = cb;
     r->close_arg = arg;
+    r->leader_cb = NULL;
+    lbw_loadgen_close(r->loadgen);
+    r->loadgen = NULL;
     lbw_batcher_close(r->batcher);
     r->batcher = NULL;
     uv_timer_stop(&r->flush_timer);

@@ -1,7 +1,9 @@
 /* replica.h - a clustered node's replication machinery, wired together: this node's key and
  * the cluster CA (raft/batch.h signer and verifier), the state machine over the store
  * (node/fsm.h), the raft cluster (raft/cluster.h) and the batcher that turns this node's
- * samples into signed entries (node/batcher.h). It logs what they report. Loop thread only. */
+ * samples into signed entries (node/batcher.h), and, with a bench: section, the synthetic
+ * load generator (node/loadgen.h) that feeds the batcher while this node is the ready leader.
+ * It logs what they report. Loop thread only. */
 #ifndef LBW_REPLICA_H
 #define LBW_REPLICA_H
 
@@ -23,6 +25,9 @@ int lbw_replica_start(struct lbw_replica **out, uv_loop_t *loop, const struct lb
 void lbw_replica_sample(void *arg, const char *key, int64_t ts_ms, double value);
 
 struct lbw_cluster *lbw_replica_cluster(struct lbw_replica *r);
+
+/* cb runs on the loop whenever this node becomes the ready leader or stops leading. */
+void lbw_replica_on_leader(struct lbw_replica *r, void (*cb)(void *arg), void *arg);
 
 /* Fills the cluster, state machine and sample counters of a status snapshot. */
 void lbw_replica_status(const struct lbw_replica *r, struct lbw_node_status *st);

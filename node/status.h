@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "node/fsm.h"
+#include "node/loadgen.h"
 #include "node/store.h"
 #include "raft/cluster.h"
 
@@ -28,6 +29,8 @@ struct lbw_node_status {
     struct lbw_cluster_status cluster;
     struct lbw_fsm_stats fsm;
     uint64_t batches_signed;
+    int bench;                  /* the load generator runs: loadgen is valid */
+    struct lbw_loadgen_stats loadgen;
 };
 
 struct lbw_status {

@@ -571,13 +571,22 @@ static int load_head(struct lbw_store *s, struct series *ser)
     return 0;
 }
 
+long lbw_store_series(struct lbw_store *s, const char *key, size_t keylen)
+{
+    return key ? lookup_series(s, key, keylen) : -1;
+}
+
 int lbw_store_append(struct lbw_store *s, const char *key, size_t keylen, int64_t ts_ms,
                      double value)
 {
     if (!key || ts_ms < 0)
         return -1;
-    long idx = lookup_series(s, key, keylen);
-    if (idx < 0 || lbw_store_begin(s) < 0)
+    return lbw_store_append_series(s, lookup_series(s, key, keylen), ts_ms, value);
+}
+
+int lbw_store_append_series(struct lbw_store *s, long idx, int64_t ts_ms, double value)
+{
+    if (idx < 0 || (size_t)idx >= s->nseries || ts_ms < 0 || lbw_store_begin(s) < 0)
         return -1;
     struct series *ser = &s->series[idx];
     if ((ser->id == 0 && resolve_id(s, ser) < 0) || (!ser->loaded && load_head(s, ser) < 0))

@@ -70,6 +70,14 @@ int lbw_store_begin(struct lbw_store *s);
 int lbw_store_append(struct lbw_store *s, const char *key, size_t keylen, int64_t ts_ms,
                      double value);
 
+/* For appending many samples to a series without looking its key up each time: the series
+ * of key (taken into the writer's table, after checking the key is canonical, if new; nothing
+ * is written until a sample is appended). Returns a handle >= 0, valid until the store is
+ * closed, or -1 (bad key, out of memory). */
+long lbw_store_series(struct lbw_store *s, const char *key, size_t keylen);
+/* lbw_store_append to the series of a handle from lbw_store_series(); same results. */
+int lbw_store_append_series(struct lbw_store *s, long series, int64_t ts_ms, double value);
+
 /* Writes the touched heads and commits (0 if no transaction is open). Returns 0, or -1 (the
  * transaction is then aborted and the in-memory heads are reloaded from disk on next use). */
 int lbw_store_commit(struct lbw_store *s);

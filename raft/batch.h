@@ -152,6 +152,12 @@ typedef int (*lbw_batch_sample_cb)(void *arg, const char *key, size_t keylen, in
                                    double value);
 int lbw_batch_foreach(const struct lbw_batch_view *b, lbw_batch_sample_cb cb, void *arg);
 
+/* The same without the keys: cb gets each sample's index into the key table (see
+ * lbw_batch_foreach_key), for callers that resolve each distinct key once. */
+typedef int (*lbw_batch_indexed_cb)(void *arg, size_t key_index, int64_t ts_ms, double value);
+int lbw_batch_foreach_indexed(const struct lbw_batch_view *b, lbw_batch_indexed_cb cb,
+                              void *arg);
+
 /* Calls cb for every entry of a verified batch's key table, in order (index 0 first); cb
  * returns nonzero to stop. key is NOT NUL-terminated. Returns 0, or -1 if cb stopped. Lets
  * policy look at each distinct key once rather than at every sample. */

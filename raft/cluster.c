@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ struct lbw_cluster {
     size_t nknown;
     struct raft raft;
     struct raft_io io;
+    struct raft_fsm fsm;        /* cfg.fsm with apply_unpadded (see propose) */
     struct raft_uv_transport transport;
     struct lbw_side *side;
     uv_timer_t poll;
@@ -65,7 +67,7 @@ struct lbw_cluster {
 
     struct pending *head, *tail;
     size_t npending, pending_bytes;
-    uint64_t dropped, proposed, forwarded, resent, elections_won;
+    uint64_t dropped, proposed, forwarded, resent, elections_won, submits_refused;
 };
 
 static void event(struct lbw_cluster *c, int level, const char *fmt, ...)
@@ -125,10 +127,32 @@ static void on_applied(struct raft_apply *req, int status, void *result)
     free(req->data);
 }
 
-/* Appends a copy of entry to the log (leader only). Returns 0 or -1. */
+/* libraft 0.15 assumes every entry's length is a multiple of 8: its uv backend pads entries
+ * when it decodes a batch of them (AppendEntries messages, log segments on disk) but not when
+ * it encodes them, so in a batch every entry after one of another length is read shifted
+ * (and the last past the end of its buffer). Entries therefore go into the log with 1 to 8
+ * bytes of padding, each holding the padding length, and apply_unpadded takes it off before
+ * the state machine sees the entry. */
+static int apply_unpadded(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct lbw_cluster *c =
+        (struct lbw_cluster *)((char *)fsm - offsetof(struct lbw_cluster, fsm));
+    struct raft_buffer entry = *buf;
+    const uint8_t *p = buf->base;
+    size_t pad = buf->len ? p[buf->len - 1] : 0;
+    int padded = pad >= 1 && pad <= 8 && pad <= buf->len;
+    for (size_t i = 1; padded && i <= pad; i++)
+        padded = p[buf->len - i] == pad;
+    if (padded) /* else not an entry of ours: the state machine refuses it as it is */
+        entry.len -= pad;
+    return c->cfg.fsm->apply(fsm, &entry, result);
+}
+
+/* Appends a padded copy of entry to the log (leader only). Returns 0 or -1. */
 static int propose(struct lbw_cluster *c, const uint8_t *entry, size_t len)
 {
-    struct raft_buffer buf = {raft_malloc(len), len};
+    size_t pad = 8 - len % 8;
+    struct raft_buffer buf = {raft_malloc(len + pad), len + pad};
     struct apply_req *a = malloc(sizeof(*a));
     if (!buf.base || !a) {
         raft_free(buf.base);
@@ -136,6 +160,7 @@ static int propose(struct lbw_cluster *c, const uint8_t *entry, size_t len)
         return -1;
     }
     memcpy(buf.base, entry, len);
+    memset((uint8_t *)buf.base + len, (int)pad, pad);
     a->req.data = a;
     if (raft_apply(&c->raft, &a->req, &buf, 1, on_applied) != 0) {
         raft_free(buf.base);
@@ -147,12 +172,28 @@ static int propose(struct lbw_cluster *c, const uint8_t *entry, size_t len)
 }
 
 /* An entry another node sent us to propose. */
+static int is_member(const struct lbw_cluster *c, uint64_t id)
+{
+    for (unsigned i = 0; i < c->raft.configuration.n; i++)
+        if (c->raft.configuration.servers[i].id == id)
+            return 1;
+    return 0;
+}
+
+/* An entry another node sent us to propose. Only members may: a node removed from the
+ * cluster keeps a valid certificate, but nothing it sends reaches the log any more. */
 static void on_side_submit(void *arg, uint64_t from_id, const uint8_t *entry, size_t len)
 {
     struct lbw_cluster *c = arg;
-    (void)from_id;
     if (c->closing || raft_state(&c->raft) != RAFT_LEADER)
         return; /* its sender resends to whoever leads */
+    if (!is_member(c, from_id)) {
+        uint64_t n = ++c->submits_refused;
+        if ((n & (n - 1)) == 0) /* log the 1st, 2nd, 4th, 8th, ... */
+            event(c, 1, "refused an entry from node %llu: not a member of the cluster "
+                        "(%llu so far)", (unsigned long long)from_id, (unsigned long long)n);
+        return;
+    }
     if (propose(c, entry, len) == 0)
         c->forwarded++;
 }
@@ -185,7 +226,7 @@ static int send_one(struct lbw_cluster *c, struct pending *p, uint64_t leader, u
     if (leader == self_id(c))
         rc = raft_state(&c->raft) == RAFT_LEADER ? propose(c, p->entry, p->len) : -1;
     else
-        rc = lbw_side_submit(c->side, leader, p->entry, p->len);
+        rc = c->side ? lbw_side_submit(c->side, leader, p->entry, p->len) : -1;
     if (rc != 0)
         return -1;
     if (p->sent_to)
@@ -238,6 +279,27 @@ int lbw_cluster_submit(struct lbw_cluster *c, uint64_t seq, uint8_t *entry, size
     c->pending_bytes += len;
     send_pending(c);
     return 0;
+}
+
+size_t lbw_cluster_pending_bytes(const struct lbw_cluster *c)
+{
+    return c->pending_bytes;
+}
+
+uint64_t lbw_cluster_replication_lag(struct lbw_cluster *c)
+{
+    const struct raft_configuration *conf = &c->raft.configuration;
+    uint64_t last, lag = 0;
+    if (!c->started || c->closing || raft_state(&c->raft) != RAFT_LEADER)
+        return 0;
+    last = raft_last_index(&c->raft);
+    for (unsigned i = 0; i < conf->n; i++) {
+        const struct raft_progress *p = &c->raft.leader_state.progress[i];
+        if (conf->servers[i].role == RAFT_VOTER && conf->servers[i].id != self_id(c) &&
+            p->recent_recv && last > p->match_index && last - p->match_index > lag)
+            lag = last - p->match_index;
+    }
+    return lag;
 }
 
 void lbw_cluster_applied_seq(struct lbw_cluster *c, uint64_t seq)
@@ -318,6 +380,8 @@ static void sync_members(struct lbw_cluster *c)
     struct lbw_side_member m[LBW_CLUSTER_MAX_MEMBERS];
     uint64_t sig = 1469598103934665603ull;
     size_t n = 0;
+    if (!c->side)
+        return; /* plain TCP: no side channel */
     for (unsigned i = 0; i < conf->n && n < LBW_CLUSTER_MAX_MEMBERS; i++) {
         m[n].id = conf->servers[i].id;
         m[n].address = conf->servers[i].address;
@@ -450,14 +514,15 @@ static void fill_member(const struct lbw_cluster *c, const struct raft_server *s
     if (s->id == self_id(c)) {
         m->self = 1;
         m->reachable = 1;
-        snprintf(m->name, sizeof(m->name), "%s", lbw_transport_self(&c->transport)->name);
+        if (!c->cfg.plain_tcp)
+            snprintf(m->name, sizeof(m->name), "%s", lbw_transport_self(&c->transport)->name);
         snprintf(m->web, sizeof(m->web), "%s", c->web_url);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         m->last_contact_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         return;
     }
-    if (lbw_side_peer(c->side, s->id, &p)) {
+    if (c->side && lbw_side_peer(c->side, s->id, &p)) {
         if (p.name[0])
             snprintf(m->name, sizeof(m->name), "%s", p.name);
         if (p.web[0])
@@ -495,7 +560,11 @@ void lbw_cluster_status(const struct lbw_cluster *c, struct lbw_cluster_status *
     out->forwarded = c->forwarded;
     out->resent = c->resent;
     out->elections_won = c->elections_won;
-    lbw_transport_stats(&c->transport, &out->transport);
+    out->submits_refused = c->submits_refused;
+    out->plain_tcp = c->cfg.plain_tcp;
+    out->replication_lag = lbw_cluster_replication_lag(mc);
+    if (!c->cfg.plain_tcp)
+        lbw_transport_stats(&c->transport, &out->transport);
     if (c->side)
         lbw_side_stats(c->side, &out->side);
 }
@@ -564,7 +633,21 @@ static void copy_config(struct lbw_cluster *c, const struct lbw_cluster_config *
     }
 }
 
-static int init_raft(struct lbw_cluster *c, char *err, size_t errlen)
+/* libraft's own TCP transport: the benchmark baseline (no TLS, no side channel). */
+static int init_plain_transport(struct lbw_cluster *c, char *err, size_t errlen)
+{
+    int rv = raft_uv_tcp_init(&c->transport, c->cfg.loop);
+    if (rv != 0) {
+        snprintf(err, errlen, "raft plain TCP transport: %s", raft_strerror(rv));
+        return -1;
+    }
+    c->transport_ready = 1;
+    event(c, 1, "cluster.transport is plain-tcp: raft traffic is NOT authenticated and NOT "
+                "encrypted; this mode exists only as a benchmark baseline");
+    return 0;
+}
+
+static int init_mtls_transport(struct lbw_cluster *c, char *err, size_t errlen)
 {
     struct lbw_transport_config tc = {
         .loop = c->cfg.loop, .ca_file = c->cfg.ca_file, .cert_file = c->cfg.cert_file,
@@ -581,6 +664,14 @@ static int init_raft(struct lbw_cluster *c, char *err, size_t errlen)
                  (unsigned long long)c->cfg.self_id);
         return -1;
     }
+    return 0;
+}
+
+static int init_raft(struct lbw_cluster *c, char *err, size_t errlen)
+{
+    int plain = c->cfg.plain_tcp;
+    if ((plain ? init_plain_transport(c, err, errlen) : init_mtls_transport(c, err, errlen)) != 0)
+        return -1;
     if (make_dir(c->raft_dir, err, errlen) != 0)
         return -1;
     int rv = raft_uv_init(&c->io, c->cfg.loop, c->raft_dir, &c->transport);
@@ -590,7 +681,9 @@ static int init_raft(struct lbw_cluster *c, char *err, size_t errlen)
     }
     c->io_ready = 1;
     raft_uv_set_connect_retry_delay(&c->io, 250);
-    rv = raft_init(&c->raft, &c->io, c->cfg.fsm, c->cfg.self_id, c->raft_address);
+    c->fsm = *c->cfg.fsm; /* same data and methods, so its methods work on this copy */
+    c->fsm.apply = apply_unpadded;
+    rv = raft_init(&c->raft, &c->io, &c->fsm, c->cfg.self_id, c->raft_address);
     if (rv != 0) {
         snprintf(err, errlen, "raft: %s", raft_errmsg(&c->raft));
         return -1;
@@ -619,7 +712,8 @@ int lbw_cluster_new(struct lbw_cluster **out, const struct lbw_cluster_config *c
     struct lbw_side_config sc = {.loop = cfg->loop, .transport = &c->transport,
                                  .web_url = c->web_url, .arg = c,
                                  .on_submit = on_side_submit};
-    if (init_raft(c, err, errlen) != 0 || lbw_side_new(&c->side, &sc) != 0) {
+    if (init_raft(c, err, errlen) != 0 ||
+        (!cfg->plain_tcp && lbw_side_new(&c->side, &sc) != 0)) {
         if (!err[0])
             snprintf(err, errlen, "out of memory");
         lbw_cluster_close(c, NULL, NULL);
@@ -688,7 +782,9 @@ static void after_raft(struct lbw_cluster *c)
 {
     if (c->io_ready)
         raft_uv_close(&c->io);
-    if (c->transport_ready)
+    if (c->transport_ready && c->cfg.plain_tcp)
+        raft_uv_tcp_close(&c->transport);
+    else if (c->transport_ready)
         lbw_transport_free(&c->transport);
     uv_close((uv_handle_t *)&c->poll, poll_closed);
 }

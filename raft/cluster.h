@@ -13,8 +13,15 @@
  *     change, or after 5 s) until the state machine reports its sequence number applied, so a
  *     leader dying between receiving and committing loses nothing (the state machine drops
  *     the duplicates by sequence number);
- *   - proposes entries other nodes send it while it leads;
+ *   - proposes entries other members send it while it leads (a node that is not a member,
+ *     e.g. one removed with a still-valid certificate, is refused and counted);
+ *   - pads every entry it proposes to a multiple of 8 bytes and strips the padding before the
+ *     state machine (cfg.fsm) applies it: libraft 0.15's uv backend reads a batch of entries
+ *     of other lengths shifted, on the wire and from disk; the state machine sees each entry
+ *     exactly as submitted;
  *   - changes membership (raft_add + raft_assign to voter, raft_remove).
+ * With plain_tcp (a benchmark baseline only) libraft's own raft_uv_tcp transport replaces
+ * the mutual-TLS one and there is no side channel.
  * Everything runs on the loop thread; libraft is touched nowhere else.
  */
 #ifndef LBW_CLUSTER_H
@@ -54,6 +61,10 @@ struct lbw_cluster_config {
     unsigned snapshot_threshold;    /* 0 = 8192 entries */
     unsigned snapshot_trailing;     /* 0 = 8192 entries */
     size_t pending_max_bytes;       /* own entries kept until applied; 0 = 64 MiB */
+    /* libraft's own raft_uv_tcp transport instead of mutual TLS: NO authentication and NO
+     * encryption, and no side channel (entries of a node that does not lead wait until it
+     * leads). The benchmark baseline only. */
+    int plain_tcp;
     struct raft_fsm *fsm;
     void *arg;
     /* Something worth a log line. level: 0 info, 1 warning, 2 error. */
@@ -81,6 +92,14 @@ int lbw_cluster_start(struct lbw_cluster *c, char *err, size_t errlen);
  * origin sequence number seq (increasing). Returns 0, or -1 if it was dropped because more
  * than pending_max_bytes are already waiting (the oldest are kept; counted). */
 int lbw_cluster_submit(struct lbw_cluster *c, uint64_t seq, uint8_t *entry, size_t len);
+
+/* Bytes of this node's entries submitted and not yet applied (or given up). */
+size_t lbw_cluster_pending_bytes(const struct lbw_cluster *c);
+
+/* Leader only (else 0): how many entries of this node's log the voter furthest behind has
+ * not confirmed writing (libraft's replication progress), among the voters heard from within
+ * the last election timeout (a dead one does not count). */
+uint64_t lbw_cluster_replication_lag(struct lbw_cluster *c);
 
 /* The state machine applied (or refused for good) this node's entries up to seq. */
 void lbw_cluster_applied_seq(struct lbw_cluster *c, uint64_t seq);
@@ -113,6 +132,10 @@ struct lbw_cluster_status {
     size_t nmembers;
     struct lbw_cluster_member members[LBW_CLUSTER_MAX_MEMBERS];
     uint64_t pending, pending_bytes, dropped, proposed, forwarded, resent, elections_won;
+    uint64_t submits_refused;   /* entries from nodes that are not members, not proposed */
+    uint64_t replication_lag;   /* lbw_cluster_replication_lag() */
+    int plain_tcp;              /* the transport is libraft's plain TCP (members' reachable
+                                 * flags and the transport and side counters are then 0) */
     struct lbw_transport_stats transport;
     struct lbw_side_stats side;
 };

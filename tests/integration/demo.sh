@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# demo.sh - `lbwatch demo` end to end: the four demo targets show the right state on the
+# demo.sh - `lbwatch demo` end to end: a 3-node cluster whose nodes agree on the leader and
+# the state hash; the four demo targets show the right state, from every vantage, on the
 # status page, /api/v1/targets and /metrics of http://127.0.0.1:8441/; Ctrl-C stops the demo
 # cleanly (exit 0) and removes its temp dir.
 . tests/support/lib.sh
@@ -16,9 +17,12 @@ ready() {
     curl -sf "$WEB/api/v1/targets" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-ok = len(d["targets"]) == 4 and all(t["vantages"] and "tls" in t["vantages"][0] for t in d["targets"])
+want = {"node1", "node2", "node3"}
+def vantages(t, probe):
+    return {v["vantage"] for v in t["vantages"] if probe in v}
+ok = len(d["targets"]) == 4 and all(vantages(t, "tls") == want for t in d["targets"])
 h = [t for t in d["targets"] if t["name"] == "healthy"]
-ok = ok and h and all(k in h[0]["vantages"][0] for k in ("http", "redirect"))
+ok = ok and h and vantages(h[0], "http") == want and vantages(h[0], "redirect") == want
 sys.exit(0 if ok else 1)'
 }
 for i in $(seq 600); do
@@ -27,7 +31,21 @@ for i in $(seq 600); do
     [ "$i" = 600 ] && { cat "$T/demo.log"; fail "demo did not produce results for all targets"; }
     sleep 0.1
 done
-pass "demo is up with results for 4 targets"
+pass "demo is up with results for 4 targets from 3 vantages"
+
+# the three nodes agree on the leader and, at the same applied index, on the state hash
+agree() {
+    for p in 8441 8442 8443; do curl -sf "http://127.0.0.1:$p/api/v1/cluster" || return 1; echo; done |
+    python3 -c '
+import json, sys
+c = [json.loads(l) for l in sys.stdin if l.strip()]
+ok = len(c) == 3 and all(x["clustered"] and x["leader"] for x in c)
+ok = ok and len({x["leader"]["id"] for x in c}) == 1 and sum(x["state"] == "leader" for x in c) == 1
+ok = ok and len({x["applied_index"] for x in c}) == 1 and len({x["fsm_hash"] for x in c}) == 1
+sys.exit(0 if ok else 1)'
+}
+wait_for 30 agree || fail "the demo nodes do not agree on leader and fsm_hash"
+pass "the 3 demo nodes agree on the leader, applied index and fsm_hash"
 
 curl -sf "$WEB/api/v1/targets" > "$T/targets.json"
 python3 - "$T/targets.json" <<'PY' || fail "targets API does not show the expected states"

@@ -230,6 +230,42 @@ static int count_key(void *arg, size_t index, const char *key, size_t keylen)
     return 0;
 }
 
+/* lbw_batch_foreach_indexed against the samples put in, through the key table. */
+struct indexed {
+    char keys[300][LBW_KEY_MAX];
+    size_t nkeys;
+    const struct smp *in;
+    size_t n;
+};
+
+static int table_key(void *arg, size_t index, const char *key, size_t keylen)
+{
+    struct indexed *x = arg;
+    assert_true(index < 300 && keylen < LBW_KEY_MAX);
+    memcpy(x->keys[index], key, keylen);
+    x->keys[index][keylen] = '\0';
+    x->nkeys = index + 1;
+    return 0;
+}
+
+static int indexed_sample(void *arg, size_t key_index, int64_t ts, double value)
+{
+    struct indexed *x = arg;
+    assert_true(key_index < x->nkeys);
+    assert_string_equal(x->keys[key_index], x->in[x->n].key);
+    assert_int_equal(ts, x->in[x->n].ts);
+    assert_true(same_bits(value, x->in[x->n].value));
+    x->n++;
+    return 0;
+}
+
+static int stop_at_third(void *arg, size_t key_index, int64_t ts, double value)
+{
+    size_t *n = arg;
+    (void)key_index, (void)ts, (void)value;
+    return ++*n == 3;
+}
+
 /* Many keys, special values, timestamps jumping back and forth. */
 static size_t fill_samples(struct smp *in, size_t max, const char *vantage)
 {
@@ -276,6 +312,15 @@ static void roundtrip(const struct pair *who, const char *vantage)
     assert_int_equal(lbw_batch_verify(v, entry, len, &view, NULL, 0), LBW_BATCH_OK);
     assert_int_equal(lbw_batch_foreach_key(&view, count_key, &keys), 0);
     assert_int_equal(keys, 300); /* each distinct key once */
+    struct indexed *x = calloc(1, sizeof(*x));
+    x->in = in;
+    assert_int_equal(lbw_batch_foreach_key(&view, table_key, x), 0);
+    assert_int_equal(lbw_batch_foreach_indexed(&view, indexed_sample, x), 0);
+    assert_int_equal(x->n, n);
+    free(x);
+    size_t calls = 0;
+    assert_int_equal(lbw_batch_foreach_indexed(&view, stop_at_third, &calls), -1);
+    assert_int_equal(calls, 3);
     free(entry);
     lbw_batch_builder_free(b);
     lbw_signer_free(s);

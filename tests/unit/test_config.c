@@ -287,7 +287,7 @@ static void unknown_keys(void **state)
     static const struct bad cases[] = {
         {NODE "clusters:\n  peers: []\n",
          "lbwatch.yaml:2:1: unknown key 'clusters' at top level (expected node, web, tls, "
-         "probes, store, targets, cluster)"},
+         "probes, store, targets, cluster, bench)"},
         {NODE "probes:\n  interval: 10s\n  timout: 2s\n",
          "lbwatch.yaml:4:3: unknown key 'timout' in 'probes' (expected interval, timeout)"},
         {NODE "store:\n  retention:\n    5m: 1d\n",
@@ -797,6 +797,60 @@ static void cluster_errors(void **state)
     run_bad(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* --- transport and bench ------------------------------------------------------------------ */
+
+#define CLUSTER1 "cluster:\n  peers:\n" PEER(1, "n1", 7001)
+
+static void transport_and_bench(void **state)
+{
+    (void)state;
+    struct lbw_config *c = parse_ok(NODE TLS CLUSTER1);
+    assert_false(c->cluster.plain_tcp);
+    assert_false(c->bench.enabled);
+    lbw_config_free(c);
+
+    c = parse_ok(NODE TLS "cluster:\n  transport: mutual-tls\n  peers:\n" PEER(1, "n1", 7001)
+                 "bench: {}\n");
+    assert_false(c->cluster.plain_tcp);
+    assert_true(c->bench.enabled);
+    assert_int_equal(c->bench.series, 5000);
+    assert_int_equal(c->bench.samples_per_second, 0);
+    lbw_config_free(c);
+
+    c = parse_ok(NODE TLS "cluster:\n  transport: plain-tcp\n  peers:\n" PEER(1, "n1", 7001)
+                 "bench:\n  series: 12\n  samples_per_second: 3000\n");
+    assert_true(c->cluster.plain_tcp);
+    assert_true(c->bench.enabled);
+    assert_int_equal(c->bench.series, 12);
+    assert_int_equal(c->bench.samples_per_second, 3000);
+    lbw_config_free(c);
+}
+
+static void transport_and_bench_errors(void **state)
+{
+    (void)state;
+    static const struct bad cases[] = {
+        {NODE TLS "cluster:\n  transport: tcp\n  peers:\n" PEER(1, "n1", 7001),
+         "lbwatch.yaml:4:14: cluster.transport: unknown value \"tcp\" (use mutual-tls or "
+         "plain-tcp)"},
+        {NODE "bench: {series: 10}\n",
+         "lbwatch.yaml:2:8: bench: needs the cluster section: the load generator feeds the "
+         "cluster while this node leads it"},
+        {NODE TLS CLUSTER1 "bench: {series: 0}\n",
+         "lbwatch.yaml:6:17: bench.series: must be between 1 and 1000000, got 0"},
+        {NODE TLS CLUSTER1 "bench: {series: 1000001}\n",
+         "lbwatch.yaml:6:17: bench.series: must be between 1 and 1000000, got 1000001"},
+        {NODE TLS CLUSTER1 "bench: {samples_per_second: -1}\n",
+         "lbwatch.yaml:6:29: bench.samples_per_second: must be between 0 and 100000000, got -1"},
+        {NODE TLS CLUSTER1 "bench: {rate: 5}\n",
+         "lbwatch.yaml:6:9: unknown key 'rate' in 'bench' (expected series, "
+         "samples_per_second)"},
+        {NODE TLS CLUSTER1 "bench: 5000\n",
+         "lbwatch.yaml:6:8: bench: expected a mapping, got \"5000\""},
+    };
+    run_bad(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -821,6 +875,8 @@ int main(void)
         cmocka_unit_test(yamldoc_absent_map_reports_nothing),
         cmocka_unit_test(cluster_section),
         cmocka_unit_test(cluster_errors),
+        cmocka_unit_test(transport_and_bench),
+        cmocka_unit_test(transport_and_bench_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

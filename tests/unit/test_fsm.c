@@ -745,22 +745,22 @@ static void failing_store_leaves_no_trace(void **state)
     replica_close(&r);
 }
 
-/* More than 65,536 pending samples are committed before the next entry. */
+/* More than 262,144 pending samples are committed before the next entry. */
 static void commits_by_itself_when_large(void **state)
 {
     struct replica r;
     struct lbw_store_stats st;
     (void)state;
     replica_open(&r, 0, 0, 0);
-    struct entry big = batch(pki.node_s[0], 1, 100, 700, T0);
-    struct entry small = batch(pki.node_s[0], 2, 1, 1, T0 + 800000);
+    struct entry big = batch(pki.node_s[0], 1, 100, 2700, T0);
+    struct entry small = batch(pki.node_s[0], 2, 1, 1, T0 + 2800000);
     assert_int_equal(apply(r.fsm, &big), 0);
     lbw_store_stats(r.store, &st);
     uint64_t commits = st.commits;
     assert_int_equal(apply(r.fsm, &small), 0);
     lbw_store_stats(r.store, &st);
     assert_int_equal(st.commits, commits + 1);
-    assert_int_equal(st.appended, 70000);
+    assert_int_equal(st.appended, 270000);
     free(big.p);
     free(small.p);
     replica_close(&r);

@@ -266,6 +266,40 @@ static void drops_old_and_rejects_bad_input(void **state)
     assert_int_equal(st.appended, 1);
 }
 
+/* A series handle appends like its key does, survives an abort, and refuses nonsense. */
+static void series_handles(void **state)
+{
+    struct fx *f = *state;
+    char key[LBW_KEY_MAX], other[LBW_KEY_MAX];
+    struct lbw_point out[8];
+    key_of("m", 3, key, sizeof(key));
+    key_of("m", 4, other, sizeof(other));
+    long h = lbw_store_series(f->s, key, strlen(key));
+    assert_true(h >= 0);
+    assert_int_equal(lbw_store_series(f->s, key, strlen(key)), h);
+    long h2 = lbw_store_series(f->s, other, strlen(other));
+    assert_true(h2 >= 0 && h2 != h);
+    assert_int_equal(lbw_store_series(f->s, "m{b=\"1\",a=\"2\"}", 13), -1);
+    assert_int_equal(lbw_store_series(f->s, NULL, 0), -1);
+
+    assert_int_equal(lbw_store_append_series(f->s, h, 1000, 1), 0);
+    assert_int_equal(append(f->s, key, 2000, 2), 0); /* the same series by key */
+    assert_int_equal(lbw_store_append_series(f->s, h, 2000, 9), 1); /* not newer */
+    assert_int_equal(lbw_store_append_series(f->s, h, -1, 9), -1);
+    assert_int_equal(lbw_store_append_series(f->s, -1, 3000, 9), -1);
+    assert_int_equal(lbw_store_append_series(f->s, h2 + 1000, 3000, 9), -1);
+    assert_int_equal(lbw_store_commit(f->s), 0);
+    assert_int_equal(points(f->s, key, 0, INT64_MAX, out, 8), 2);
+    assert_true(out[0].value == 1 && out[1].value == 2);
+
+    assert_int_equal(lbw_store_append_series(f->s, h2, 5000, 5), 0);
+    lbw_store_abort(f->s);
+    assert_int_equal(lbw_store_append_series(f->s, h2, 6000, 6), 0); /* still valid */
+    assert_int_equal(lbw_store_commit(f->s), 0);
+    assert_int_equal(points(f->s, other, 0, INT64_MAX, out, 8), 1);
+    assert_int_equal(out[0].ts_ms, 6000);
+}
+
 static void many_interleaved_series(void **state)
 {
     struct fx *f = *state;
@@ -970,6 +1004,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(append_commit_query, setup, teardown),
         cmocka_unit_test_setup_teardown(drops_old_and_rejects_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(series_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(many_interleaved_series, setup, teardown),
         cmocka_unit_test_setup_teardown(foreach_reports_latest_and_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(rollups_and_steps, setup, teardown),

@@ -40,7 +40,7 @@
 #define AUTOFLUSH_SAMPLES 262144
 #define SNAP_MAGIC "LBWSNAP"      /* with its NUL: 8 bytes */
 #define SNAP_VERSION 1u
-#define SNAP_POINTS 1024          /* points read from the store at a time */
+#define SNAP_POINTS (2 * LBW_CHUNK_MAX_SAMPLES) /* per series: its newest two chunks */
 #define CUT_STEPS 1024            /* the window's cut moves in steps of window / CUT_STEPS */
 #define ORIGIN_MIN_BYTES (1 + 8 + 1 + 1 + 8)
 #define SERIES_MIN_BYTES (2 + 1 + 4)
@@ -635,24 +635,18 @@ static int write_series(struct snap_writer *w, const struct cand *cd, int64_t fr
     nchunks_at = w->o->len;
     ob_be(w->o, 0, 4);
     lbw_chunk_enc_reset(&w->enc);
-    do {
-        got = lbw_store_points(w->f->o.store, key, cd->keylen, from, INT64_MAX, w->pts,
-                               SNAP_POINTS);
-        if (got < 0)
+    /* a series' newest chunks only: two reads, however fast it is written */
+    got = lbw_store_recent(w->f->o.store, key, cd->keylen, from, w->pts, SNAP_POINTS);
+    if (got < 0)
+        return -1;
+    for (long i = 0; i < got; i++) {
+        if (!lbw_chunk_fits(&w->enc, w->pts[i].ts_ms))
+            emit_chunk(w, &nchunks);
+        if (lbw_chunk_append(&w->enc, w->pts[i].ts_ms, w->pts[i].value) < 0)
             return -1;
-        for (long i = 0; i < got; i++) {
-            if (!lbw_chunk_fits(&w->enc, w->pts[i].ts_ms))
-                emit_chunk(w, &nchunks);
-            if (lbw_chunk_append(&w->enc, w->pts[i].ts_ms, w->pts[i].value) < 0)
-                return -1;
-        }
-        if (over(w) || w->o->oom)
-            return w->o->oom ? -1 : 1;
-        if (got > 0 && w->pts[got - 1].ts_ms == INT64_MAX)
-            break;
-        if (got > 0)
-            from = w->pts[got - 1].ts_ms + 1;
-    } while (got == SNAP_POINTS);
+    }
+    if (over(w) || w->o->oom)
+        return w->o->oom ? -1 : 1;
     emit_chunk(w, &nchunks);
     if (w->o->oom)
         return -1;

@@ -38,13 +38,15 @@
  * Snapshot = the small replicated state (applied index, hash, per-origin sequence numbers)
  * plus the recent window of samples, so a node that was down, or is new, has the latest
  * results of every vantage after restoring. The window: every series whose latest sample is
- * within window_ms of the newest timestamp in the store, with its samples since then, oldest
- * first, as compressed chunks (node/chunk.h); when that is more than snapshot_max_bytes the
- * oldest samples are left out first (the cut moves forward in steps of window_ms / 1024).
- * Older history stays each node's local archive (audit records included). A snapshot is
- * never larger than snapshot_max_bytes plus the small state, whatever the retention, and
- * building one reads at most about snapshot_max_bytes of samples per step of the search
- * for the cut. Taking a snapshot first commits the open store transaction (the snapshot
+ * within window_ms of the newest timestamp in the store, with its samples since then but at
+ * most its newest two chunks (up to 240 samples: lbw_store_recent), oldest first, as
+ * compressed chunks (node/chunk.h); when that is more than snapshot_max_bytes the oldest
+ * samples are left out first (the cut moves forward in steps of window_ms / 1024). At probe
+ * rates (a sample every few seconds) that is the whole window; a series written much faster
+ * carries its last 120-240 samples. Older history stays each node's local archive (audit
+ * records included). A snapshot is never larger than snapshot_max_bytes plus the small
+ * state, whatever the retention, and building one costs two store reads per recent series
+ * per step of the search for the cut, however fast the series are written. Taking a snapshot first commits the open store transaction (the snapshot
  * reads committed data). Restoring one checks it completely before it changes anything
  * (snapshots come from the network): a refused snapshot leaves the state and the store as
  * they were; then its samples are appended to the store (which drops what it already has)

@@ -1077,6 +1077,63 @@ long lbw_store_points(struct lbw_store *s, const char *key, size_t keylen, int64
     return rc < 0 ? -1 : (long)p.n;
 }
 
+/* The newest sealed chunk of id, decoded; 0 if none (or it does not decode), -1. */
+static int read_newest_sealed(struct lbw_store *s, MDB_txn *t, uint32_t id,
+                              struct lbw_chunk_sample smp[LBW_CHUNK_MAX_SAMPLES])
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int n = 0;
+    if (mdb_cursor_open(t, s->samples_db, &c) != 0)
+        return -1;
+    int found = seek_newest(c, id, &k, &v);
+    if (found > 0 && (n = decode_sealed(&k, &v, smp)) < 0) {
+        count_corrupt(s);
+        n = 0;
+    }
+    mdb_cursor_close(c);
+    return found < 0 ? -1 : n;
+}
+
+/* Copies the samples of a (oldest first) with ts >= from into out, keeping the newest max. */
+static size_t keep_newest(const struct lbw_chunk_sample *a, int n, int64_t from,
+                          struct lbw_point *out, size_t max, size_t have)
+{
+    for (int i = 0; i < n; i++) {
+        if (a[i].ts_ms < from)
+            continue;
+        if (have == max) {
+            memmove(out, out + 1, (max - 1) * sizeof(*out));
+            have--;
+        }
+        out[have++] = (struct lbw_point){a[i].ts_ms, a[i].value};
+    }
+    return have;
+}
+
+long lbw_store_recent(struct lbw_store *s, const char *key, size_t keylen, int64_t from,
+                      struct lbw_point *out, size_t max)
+{
+    struct lbw_chunk_sample sealed[LBW_CHUNK_MAX_SAMPLES], head[LBW_CHUNK_MAX_SAMPLES];
+    MDB_txn *t;
+    uint32_t id;
+    int ns = 0, nh = 0;
+    if (!out || max == 0)
+        return 0;
+    if (read_begin(s, &t) < 0)
+        return -1;
+    int rc = lookup_id(s, t, key, keylen, &id);
+    if (rc > 0 && ((ns = read_newest_sealed(s, t, id, sealed)) < 0 ||
+                   (nh = read_head(s, t, id, head)) < 0))
+        rc = -1;
+    mdb_txn_abort(t);
+    if (rc <= 0)
+        return rc;
+    /* a sealed chunk is older than the head by construction */
+    size_t n = keep_newest(sealed, ns, from, out, max, 0);
+    return (long)keep_newest(head, nh, from, out, max, n);
+}
+
 struct steps_out {
     struct lbw_step *out;
     int64_t from, step;

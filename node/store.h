@@ -160,6 +160,13 @@ struct lbw_point {
 long lbw_store_points(struct lbw_store *s, const char *key, size_t keylen, int64_t from,
                       int64_t to, struct lbw_point *out, size_t max);
 
+/* The newest samples of one series, oldest first: those of its open head chunk and of its
+ * newest sealed chunk (at most 2 * LBW_CHUNK_MAX_SAMPLES) with ts >= from, the newest max of
+ * them. Two LMDB reads whatever the series' history: what snapshots carry. Returns the number
+ * written to out, or -1. */
+long lbw_store_recent(struct lbw_store *s, const char *key, size_t keylen, int64_t from,
+                      struct lbw_point *out, size_t max);
+
 struct lbw_step {
     int64_t ts_ms;              /* start of the step: from + i*step */
     double min, max, sum;

@@ -17,7 +17,10 @@
 
 #include <raft/uv.h>
 
-#define POLL_MS 50
+#define POLL_MS 20
+#define TUNE_EVERY_POLLS 50         /* snapshot settings checked once a second */
+#define LOG_MEMORY_BUDGET (512.0 * 1024 * 1024) /* log entries libraft holds in memory */
+#define MIN_SNAPSHOT_ENTRIES 256
 #define RESEND_MS 5000
 #define MAX_SENDS 20
 #define DEFAULT_ELECTION_MS 1000
@@ -52,6 +55,8 @@ struct lbw_cluster {
     struct raft raft;
     struct raft_io io;
     struct raft_fsm fsm;        /* cfg.fsm with apply_unpadded (see propose) */
+    double entry_bytes;         /* moving average of applied entry sizes */
+    unsigned threshold_now, trailing_now, polls;
     struct raft_uv_transport transport;
     struct lbw_side *side;
     uv_timer_t poll;
@@ -145,6 +150,8 @@ static int apply_unpadded(struct raft_fsm *fsm, const struct raft_buffer *buf, v
         padded = p[buf->len - i] == pad;
     if (padded) /* else not an entry of ours: the state machine refuses it as it is */
         entry.len -= pad;
+    c->entry_bytes = c->entry_bytes > 0 ? c->entry_bytes * 0.99 + (double)buf->len * 0.01
+                                        : (double)buf->len;
     return c->cfg.fsm->apply(fsm, &entry, result);
 }
 
@@ -396,12 +403,45 @@ static void sync_members(struct lbw_cluster *c)
     lbw_side_set_members(c->side, m, n);
 }
 
+static unsigned entries_fitting(double budget, double entry_bytes, unsigned most)
+{
+    double n = budget / entry_bytes;
+    if (n < MIN_SNAPSHOT_ENTRIES)
+        return MIN_SNAPSHOT_ENTRIES;
+    return n > most ? most : (unsigned)n;
+}
+
+/* libraft keeps in memory every entry since its last snapshot plus the trailing ones, and
+ * counts both in entries. Entries range from a few hundred bytes (a few probe results) to
+ * megabytes (a full batch under heavy load), so the configured counts are lowered while
+ * entries are large, to keep the log within LOG_MEMORY_BUDGET. */
+static void tune_snapshots(struct lbw_cluster *c)
+{
+    if (c->entry_bytes <= 0)
+        return;
+    unsigned th = entries_fitting(LOG_MEMORY_BUDGET / 2, c->entry_bytes,
+                                  c->cfg.snapshot_threshold);
+    unsigned tr = entries_fitting(LOG_MEMORY_BUDGET / 2, c->entry_bytes,
+                                  c->cfg.snapshot_trailing);
+    /* move only on a change of more than a quarter, not on every wobble */
+    if (th * 4 < c->threshold_now * 3 || th * 3 > c->threshold_now * 4) {
+        raft_set_snapshot_threshold(&c->raft, th);
+        c->threshold_now = th;
+    }
+    if (tr * 4 < c->trailing_now * 3 || tr * 3 > c->trailing_now * 4) {
+        raft_set_snapshot_trailing(&c->raft, tr);
+        c->trailing_now = tr;
+    }
+}
+
 static void on_poll(uv_timer_t *t)
 {
     struct lbw_cluster *c = t->data;
     track_leadership(c);
     sync_members(c);
     send_pending(c);
+    if (++c->polls % TUNE_EVERY_POLLS == 0)
+        tune_snapshots(c);
 }
 
 /* ---- membership -------------------------------------------------------------------------- */
@@ -694,6 +734,8 @@ static int init_raft(struct lbw_cluster *c, char *err, size_t errlen)
     raft_set_heartbeat_timeout(&c->raft, c->cfg.heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&c->raft, c->cfg.snapshot_threshold);
     raft_set_snapshot_trailing(&c->raft, c->cfg.snapshot_trailing);
+    c->threshold_now = c->cfg.snapshot_threshold;
+    c->trailing_now = c->cfg.snapshot_trailing;
     raft_set_pre_vote(&c->raft, true);
     return 0;
 }

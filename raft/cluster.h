@@ -58,8 +58,9 @@ struct lbw_cluster_config {
     int join;                   /* do not bootstrap: wait to be added by the leader */
     unsigned election_timeout_ms;   /* 0 = 1000 */
     unsigned heartbeat_timeout_ms;  /* 0 = 100 */
-    unsigned snapshot_threshold;    /* 0 = 8192 entries */
-    unsigned snapshot_trailing;     /* 0 = 8192 entries */
+    unsigned snapshot_threshold;    /* 0 = 8192 entries; lowered while entries are large, */
+    unsigned snapshot_trailing;     /* 0 = 8192 entries;  so libraft's in-memory log stays
+                                       within 512 MiB (never below 256 entries) */
     size_t pending_max_bytes;       /* own entries kept until applied; 0 = 64 MiB */
     /* libraft's own raft_uv_tcp transport instead of mutual TLS: NO authentication and NO
      * encryption, and no side channel (entries of a node that does not lead wait until it

@@ -235,6 +235,37 @@ static void append_commit_query(void **state)
     assert_non_null(f->s);
 }
 
+/* The newest chunks only: 300 samples are sealed chunks of 120 and 120 and a head of 60, so
+ * recent() gives the last 180 (newest sealed chunk + head), cut by from and max. */
+static void recent_reads_newest_chunks(void **state)
+{
+    struct fx *f = *state;
+    char key[LBW_KEY_MAX];
+    static struct lbw_point out[300];
+    key_of("m", 7, key, sizeof(key));
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(append(f->s, key, T0 + i * 1000LL, (double)i), 0);
+    assert_int_equal(lbw_store_commit(f->s), 0);
+    assert_int_equal(lbw_store_recent(f->s, key, strlen(key), 0, out, 300), 180);
+    for (int i = 0; i < 180; i++) {
+        assert_int_equal(out[i].ts_ms, T0 + (120 + i) * 1000LL);
+        assert_true(out[i].value == 120 + i);
+    }
+    /* from cuts the oldest; max keeps the newest */
+    assert_int_equal(lbw_store_recent(f->s, key, strlen(key), T0 + 250000, out, 300), 50);
+    assert_int_equal(out[0].ts_ms, T0 + 250000);
+    assert_int_equal(lbw_store_recent(f->s, key, strlen(key), 0, out, 10), 10);
+    assert_int_equal(out[0].ts_ms, T0 + 290000);
+    assert_int_equal(out[9].ts_ms, T0 + 299000);
+    assert_int_equal(lbw_store_recent(f->s, "nosuch", 6, 0, out, 10), 0);
+    /* a series with only a head */
+    key_of("m", 8, key, sizeof(key));
+    assert_int_equal(append(f->s, key, T0, 5), 0);
+    assert_int_equal(lbw_store_commit(f->s), 0);
+    assert_int_equal(lbw_store_recent(f->s, key, strlen(key), 0, out, 300), 1);
+    assert_true(out[0].value == 5);
+}
+
 static void drops_old_and_rejects_bad_input(void **state)
 {
     struct fx *f = *state;
@@ -1003,6 +1034,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(append_commit_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(recent_reads_newest_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(drops_old_and_rejects_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(series_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(many_interleaved_series, setup, teardown),

@@ -178,6 +178,7 @@ static enum key_alg key_alg_of(const EVP_PKEY *key)
 /* ---- the parsed entry -------------------------------------------------------------------- */
 
 struct entry {
+    uint8_t type;
     struct lbw_identity origin;
     uint64_t seq;
     const uint8_t *cert, *payload, *sig;
@@ -215,8 +216,10 @@ static int parse_origin(struct reader *r, struct lbw_identity *o, char *why, siz
 static int parse_entry(const uint8_t *buf, size_t len, struct entry *e, char *why, size_t whylen)
 {
     struct reader r = {buf, buf + len, 0};
-    if (len < HEADER_FIXED || get_uint(&r, 1) != LBW_ENTRY_BATCH) {
-        set_err(why, whylen, "not a batch");
+    e->type = len ? buf[0] : 0;
+    if (len < HEADER_FIXED || (get_uint(&r, 1), e->type != LBW_ENTRY_BATCH &&
+                               e->type != LBW_ENTRY_ALERT)) {
+        set_err(why, whylen, "not a signed entry");
         return -1;
     }
     if (get_uint(&r, 1) != LBW_BATCH_VERSION) {
@@ -739,20 +742,17 @@ static uint8_t *write_payload(const struct lbw_batch_builder *b, uint8_t *p)
     return p;
 }
 
-int lbw_batch_finish(struct lbw_batch_builder *b, const struct lbw_signer *s, uint64_t seq,
-                     uint8_t **out, size_t *outlen, char *err, size_t errlen)
+/* An envelope of type with room for payload bytes: the signed part is everything up to the
+ * payload's end. Returns the buffer (payload at *payload_at) or NULL. */
+static uint8_t *envelope_new(const struct lbw_signer *s, uint8_t type, uint64_t seq,
+                             size_t payload, uint8_t **payload_at, size_t *signed_len)
 {
     size_t nlen = strlen(s->id.name);
-    size_t payload = lbw_batch_payload_bytes(b);
-    size_t signed_len = HEADER_FIXED + nlen + 2 + s->der_len + 4 + payload;
-    size_t siglen = LBW_BATCH_MAX_SIG;
-    uint8_t *buf = malloc(signed_len + 2 + LBW_BATCH_MAX_SIG), *p = buf;
-    *out = NULL;
-    if (!buf) {
-        set_err(err, errlen, "out of memory");
-        return -1;
-    }
-    *p++ = LBW_ENTRY_BATCH;
+    *signed_len = HEADER_FIXED + nlen + 2 + s->der_len + 4 + payload;
+    uint8_t *buf = malloc(*signed_len + 2 + LBW_BATCH_MAX_SIG), *p = buf;
+    if (!buf)
+        return NULL;
+    *p++ = type;
     *p++ = LBW_BATCH_VERSION;
     *p++ = (uint8_t)s->id.kind;
     put_be64(p, s->id.id);
@@ -766,7 +766,16 @@ int lbw_batch_finish(struct lbw_batch_builder *b, const struct lbw_signer *s, ui
     memcpy(p + 2, s->der, s->der_len);
     p += 2 + s->der_len;
     put_be32(p, (uint32_t)payload);
-    p = write_payload(b, p + 4);
+    *payload_at = p + 4;
+    return buf;
+}
+
+/* Signs the first signed_len bytes of buf and appends the signature. */
+static int envelope_seal(const struct lbw_signer *s, uint8_t *buf, size_t signed_len,
+                         uint8_t **out, size_t *outlen, char *err, size_t errlen)
+{
+    size_t siglen = LBW_BATCH_MAX_SIG;
+    uint8_t *p = buf + signed_len;
     if (sign(s, buf, signed_len, p + 2, &siglen) < 0) {
         free(buf);
         set_err(err, errlen, "signing failed");
@@ -776,6 +785,43 @@ int lbw_batch_finish(struct lbw_batch_builder *b, const struct lbw_signer *s, ui
     *out = buf;
     *outlen = signed_len + 2 + siglen;
     return 0;
+}
+
+int lbw_batch_finish(struct lbw_batch_builder *b, const struct lbw_signer *s, uint64_t seq,
+                     uint8_t **out, size_t *outlen, char *err, size_t errlen)
+{
+    uint8_t *payload_at;
+    size_t signed_len;
+    uint8_t *buf = envelope_new(s, LBW_ENTRY_BATCH, seq, lbw_batch_payload_bytes(b),
+                                &payload_at, &signed_len);
+    *out = NULL;
+    if (!buf) {
+        set_err(err, errlen, "out of memory");
+        return -1;
+    }
+    write_payload(b, payload_at);
+    return envelope_seal(s, buf, signed_len, out, outlen, err, errlen);
+}
+
+int lbw_entry_sign(const struct lbw_signer *s, uint8_t type, uint64_t seq, const void *payload,
+                   size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen)
+{
+    uint8_t *payload_at;
+    size_t signed_len;
+    uint8_t *buf;
+    *out = NULL;
+    if (type == LBW_ENTRY_BATCH || len > LBW_BATCH_MAX_PAYLOAD) {
+        set_err(err, errlen, type == LBW_ENTRY_BATCH ? "batches are made by the builder"
+                                                     : "payload too large");
+        return -1;
+    }
+    if (!(buf = envelope_new(s, type, seq, len, &payload_at, &signed_len))) {
+        set_err(err, errlen, "out of memory");
+        return -1;
+    }
+    if (len)
+        memcpy(payload_at, payload, len);
+    return envelope_seal(s, buf, signed_len, out, outlen, err, errlen);
 }
 
 /* ---- verifier ---------------------------------------------------------------------------- */
@@ -1001,17 +1047,28 @@ static int signature_ok(const struct cert_entry *c, const uint8_t *msg, size_t l
 enum lbw_batch_error lbw_batch_verify(struct lbw_verifier *v, const uint8_t *entry, size_t len,
                                       struct lbw_batch_view *out, char *why, size_t whylen)
 {
+    if (entry && len > 0 && entry[0] != LBW_ENTRY_BATCH) {
+        set_err(why, whylen, "not a batch");
+        return LBW_BATCH_MALFORMED;
+    }
+    return lbw_entry_verify(v, entry, len, out, why, whylen);
+}
+
+enum lbw_batch_error lbw_entry_verify(struct lbw_verifier *v, const uint8_t *entry, size_t len,
+                                      struct lbw_batch_view *out, char *why, size_t whylen)
+{
     const struct cert_entry *c;
     struct entry e;
-    size_t nsamples;
+    size_t nsamples = 0;
     enum lbw_batch_error rc;
 
     set_err(why, whylen, "");
     if (!entry || parse_entry(entry, len, &e, why, whylen) < 0)
         return LBW_BATCH_MALFORMED;
+    out->type = e.type;
     out->origin = e.origin;
     out->seq = e.seq;
-    if (check_payload(e.payload, e.payload_len, &nsamples) < 0) {
+    if (e.type == LBW_ENTRY_BATCH && check_payload(e.payload, e.payload_len, &nsamples) < 0) {
         set_err(why, whylen, "the payload does not parse");
         return LBW_BATCH_MALFORMED;
     }
@@ -1026,7 +1083,7 @@ enum lbw_batch_error lbw_batch_verify(struct lbw_verifier *v, const uint8_t *ent
         set_err(why, whylen, "the signature does not verify");
         return LBW_BATCH_BAD_SIGNATURE;
     }
-    if (check_keys(e.payload, e.payload_len, why, whylen) < 0)
+    if (e.type == LBW_ENTRY_BATCH && check_keys(e.payload, e.payload_len, why, whylen) < 0)
         return LBW_BATCH_BAD_KEY;
     if (sig < 0 || sha256(e.payload, e.payload_len, out->payload_sha256) < 0) {
         set_err(why, whylen, "out of memory");

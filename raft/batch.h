@@ -46,6 +46,7 @@
 #include "raft/identity.h"
 
 #define LBW_ENTRY_BATCH 1
+#define LBW_ENTRY_ALERT 2           /* an alert ledger op (alerting/ledger.h), made by a leader */
 #define LBW_BATCH_VERSION 1
 #define LBW_BATCH_MAX_PAYLOAD (4u << 20)
 #define LBW_BATCH_MAX_CERT 4096
@@ -111,6 +112,7 @@ void lbw_verifier_stats(const struct lbw_verifier *v, struct lbw_verifier_stats 
 
 /* A verified batch. Pointers point into the entry bytes given to lbw_batch_verify. */
 struct lbw_batch_view {
+    uint8_t type;               /* LBW_ENTRY_BATCH or LBW_ENTRY_ALERT */
     struct lbw_identity origin;
     uint64_t seq;
     const uint8_t *cert;        /* the signer's certificate (DER) */
@@ -142,6 +144,19 @@ const char *lbw_batch_error_name(enum lbw_batch_error e);   /* "malformed", ... 
  * reports. The checks run in this order: structure (payload included), certificate chain,
  * identity, signature, keys. */
 enum lbw_batch_error lbw_batch_verify(struct lbw_verifier *v, const uint8_t *entry, size_t len,
+                                      struct lbw_batch_view *out, char *why, size_t whylen);
+
+/* ---- other signed entries ---------------------------------------------------------------
+ * The same envelope (type, version, origin, sequence, certificate, payload, signature) carries
+ * other entries, e.g. LBW_ENTRY_ALERT whose payload is opaque here. */
+
+/* Signs payload (len bytes) as an entry of type (not LBW_ENTRY_BATCH). *out is malloc'd. */
+int lbw_entry_sign(const struct lbw_signer *s, uint8_t type, uint64_t seq, const void *payload,
+                   size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen);
+
+/* lbw_batch_verify for an entry of any signed type (out->type says which): structure,
+ * certificate chain, identity and signature; for batches also the payload and its keys. */
+enum lbw_batch_error lbw_entry_verify(struct lbw_verifier *v, const uint8_t *entry, size_t len,
                                       struct lbw_batch_view *out, char *why, size_t whylen);
 
 /* Calls cb for every sample of a verified batch, in order; cb returns nonzero to stop.

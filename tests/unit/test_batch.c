@@ -949,6 +949,39 @@ static void bad_header_fields(void **state)
 
 /* ---- the certificate cache --------------------------------------------------------------- */
 
+/* Other entry types share the envelope: signed, verified, refused when changed; batches
+ * can only come from the builder, and a batch verifier does not take them. */
+static void alert_entries_share_the_envelope(void **state)
+{
+    (void)state;
+    char err[256], why[256];
+    const uint8_t payload[] = {1, 2, 3, 4, 5, 6, 7};
+    uint8_t *e;
+    size_t len;
+    struct lbw_batch_view view;
+    struct lbw_signer *s = signer(&pki.node1);
+    struct lbw_verifier *v = verifier(&pki.ca);
+    assert_int_equal(lbw_entry_sign(s, LBW_ENTRY_ALERT, 99, payload, sizeof(payload), &e, &len,
+                                    err, sizeof(err)), 0);
+    assert_int_equal(lbw_entry_verify(v, e, len, &view, why, sizeof(why)), LBW_BATCH_OK);
+    assert_int_equal(view.type, LBW_ENTRY_ALERT);
+    assert_int_equal(view.seq, 99);
+    assert_int_equal(view.origin.id, 1);
+    assert_int_equal(view.payload_len, sizeof(payload));
+    assert_memory_equal(view.payload, payload, sizeof(payload));
+    size_t last = (size_t)(view.payload - e) + view.payload_len - 1;
+    assert_int_equal(lbw_batch_verify(v, e, len, &view, why, sizeof(why)), LBW_BATCH_MALFORMED);
+    e[last] ^= 1; /* the payload's last byte */
+    assert_int_equal(lbw_entry_verify(v, e, len, &view, why, sizeof(why)),
+                     LBW_BATCH_BAD_SIGNATURE);
+    free(e);
+    assert_int_equal(lbw_entry_sign(s, LBW_ENTRY_BATCH, 1, payload, sizeof(payload), &e, &len,
+                                    err, sizeof(err)), -1);
+    assert_null(e);
+    lbw_signer_free(s);
+    lbw_verifier_free(v);
+}
+
 static void cache_skips_chain_check(void **state)
 {
     struct lbw_verifier *v = verifier(&pki.ca);
@@ -1030,6 +1063,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(roundtrip_ec_node),
+        cmocka_unit_test(alert_entries_share_the_envelope),
         cmocka_unit_test(roundtrip_ed25519_node),
         cmocka_unit_test(roundtrip_agent),
         cmocka_unit_test(builder_reuse_and_empty),

@@ -17,6 +17,8 @@
 
 #include <raft/uv.h>
 
+#include "raft/batch.h"
+
 #define POLL_MS 20
 #define TUNE_EVERY_POLLS 50         /* snapshot settings checked once a second */
 #define LOG_MEMORY_BUDGET (512.0 * 1024 * 1024) /* log entries libraft holds in memory */
@@ -187,18 +189,21 @@ static int is_member(const struct lbw_cluster *c, uint64_t id)
     return 0;
 }
 
-/* An entry another node sent us to propose. Only members may: a node removed from the
- * cluster keeps a valid certificate, but nothing it sends reaches the log any more. */
+/* An entry another node sent us to propose. Only members may, and only sample batches:
+ * a node removed from the cluster keeps a valid certificate, but nothing it sends reaches
+ * the log any more, and alert ops only ever come from the leader itself. */
 static void on_side_submit(void *arg, uint64_t from_id, const uint8_t *entry, size_t len)
 {
     struct lbw_cluster *c = arg;
     if (c->closing || raft_state(&c->raft) != RAFT_LEADER)
         return; /* its sender resends to whoever leads */
-    if (!is_member(c, from_id)) {
+    if (len == 0 || entry[0] != LBW_ENTRY_BATCH || !is_member(c, from_id)) {
         uint64_t n = ++c->submits_refused;
         if ((n & (n - 1)) == 0) /* log the 1st, 2nd, 4th, 8th, ... */
-            event(c, 1, "refused an entry from node %llu: not a member of the cluster "
-                        "(%llu so far)", (unsigned long long)from_id, (unsigned long long)n);
+            event(c, 1, "refused an entry from node %llu: %s (%llu so far)",
+                  (unsigned long long)from_id,
+                  is_member(c, from_id) ? "not a sample batch" : "not a member of the cluster",
+                  (unsigned long long)n);
         return;
     }
     if (propose(c, entry, len) == 0)

@@ -125,13 +125,18 @@ static uint64_t current_leader(struct lbw_cluster *c)
 
 struct apply_req {
     struct raft_apply req;
+    struct lbw_cluster *c;
+    lbw_cluster_applied_cb cb;
+    void *arg;
 };
 
 static void on_applied(struct raft_apply *req, int status, void *result)
 {
-    (void)status;
+    struct apply_req *a = req->data;
     (void)result;
-    free(req->data);
+    if (a->cb)
+        a->cb(a->arg, status, status == 0 ? req->index : 0);
+    free(a);
 }
 
 /* libraft 0.15 assumes every entry's length is a multiple of 8: its uv backend pads entries
@@ -157,27 +162,47 @@ static int apply_unpadded(struct raft_fsm *fsm, const struct raft_buffer *buf, v
     return c->cfg.fsm->apply(fsm, &entry, result);
 }
 
-/* Appends a padded copy of entry to the log (leader only). Returns 0 or -1. */
-static int propose(struct lbw_cluster *c, const uint8_t *entry, size_t len)
+/* Appends a padded copy of entry to the log (leader only). Returns 0 or a RAFT_* error. */
+static int propose_cb(struct lbw_cluster *c, const uint8_t *entry, size_t len,
+                      lbw_cluster_applied_cb cb, void *arg)
 {
     size_t pad = 8 - len % 8;
     struct raft_buffer buf = {raft_malloc(len + pad), len + pad};
-    struct apply_req *a = malloc(sizeof(*a));
+    struct apply_req *a = calloc(1, sizeof(*a));
+    int rv;
     if (!buf.base || !a) {
         raft_free(buf.base);
         free(a);
-        return -1;
+        return RAFT_NOMEM;
     }
     memcpy(buf.base, entry, len);
     memset((uint8_t *)buf.base + len, (int)pad, pad);
     a->req.data = a;
-    if (raft_apply(&c->raft, &a->req, &buf, 1, on_applied) != 0) {
+    a->c = c;
+    a->cb = cb;
+    a->arg = arg;
+    if ((rv = raft_apply(&c->raft, &a->req, &buf, 1, on_applied)) != 0) {
         raft_free(buf.base);
         free(a);
-        return -1;
+        return rv;
     }
     c->proposed++;
     return 0;
+}
+
+static int propose(struct lbw_cluster *c, const uint8_t *entry, size_t len)
+{
+    return propose_cb(c, entry, len, NULL, NULL) == 0 ? 0 : -1;
+}
+
+int lbw_cluster_propose(struct lbw_cluster *c, const uint8_t *entry, size_t len,
+                        lbw_cluster_applied_cb cb, void *arg)
+{
+    if (c->closing || !c->started)
+        return RAFT_CANCELED;
+    if (raft_state(&c->raft) != RAFT_LEADER || !c->leader_ready)
+        return RAFT_NOTLEADER;
+    return propose_cb(c, entry, len, cb, arg);
 }
 
 /* An entry another node sent us to propose. */
@@ -359,6 +384,44 @@ static void start_barrier(struct lbw_cluster *c)
         return;
     }
     c->barrier_term = b->term;
+}
+
+struct confirm_req {
+    struct raft_barrier req;
+    struct lbw_cluster *c;
+    uint64_t term;
+    void (*cb)(void *arg, int ok);
+    void *arg;
+};
+
+static void on_confirmed(struct raft_barrier *req, int status)
+{
+    struct confirm_req *r = req->data;
+    struct lbw_cluster *c = r->c;
+    int ok = status == 0 && !c->closing && raft_state(&c->raft) == RAFT_LEADER &&
+             c->raft.current_term == r->term && c->leader_ready;
+    r->cb(r->arg, ok);
+    free(r);
+}
+
+int lbw_cluster_confirm(struct lbw_cluster *c, void (*cb)(void *arg, int ok), void *arg)
+{
+    struct confirm_req *r;
+    int rv;
+    if (c->closing || !c->started)
+        return RAFT_CANCELED;
+    if (raft_state(&c->raft) != RAFT_LEADER || !c->leader_ready)
+        return RAFT_NOTLEADER;
+    if (!(r = calloc(1, sizeof(*r))))
+        return RAFT_NOMEM;
+    r->req.data = r;
+    r->c = c;
+    r->term = c->raft.current_term;
+    r->cb = cb;
+    r->arg = arg;
+    if ((rv = raft_barrier(&c->raft, &r->req, on_confirmed)) != 0)
+        free(r);
+    return rv;
 }
 
 static void track_leadership(struct lbw_cluster *c)

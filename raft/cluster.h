@@ -102,6 +102,21 @@ size_t lbw_cluster_pending_bytes(const struct lbw_cluster *c);
  * the last election timeout (a dead one does not count). */
 uint64_t lbw_cluster_replication_lag(struct lbw_cluster *c);
 
+/* Leader only: appends entry (copied) to the log now, without keeping it for resending (the
+ * leader's own alert ops: a new leader decides afresh). cb (may be NULL) runs once: status 0
+ * and the entry's index when the state machine has applied it, or a RAFT_* error when it did
+ * not commit here (leadership lost, shutting down). Returns 0, or a RAFT_* error (cb is not
+ * called). */
+typedef void (*lbw_cluster_applied_cb)(void *arg, int status, uint64_t index);
+int lbw_cluster_propose(struct lbw_cluster *c, const uint8_t *entry, size_t len,
+                        lbw_cluster_applied_cb cb, void *arg);
+
+/* Leader only: confirms this node still leads, by committing a barrier in the current term.
+ * cb runs once with 1 if it committed while this node still led in that term, else 0. A
+ * leader that was paused or cut off cannot commit it: it learns of the newer term and steps
+ * down first. Returns 0, or a RAFT_* error (cb is not called). */
+int lbw_cluster_confirm(struct lbw_cluster *c, void (*cb)(void *arg, int ok), void *arg);
+
 /* The state machine applied (or refused for good) this node's entries up to seq. */
 void lbw_cluster_applied_seq(struct lbw_cluster *c, uint64_t seq);
 

@@ -690,6 +690,8 @@ static void read_config(struct ydoc *d, struct lbw_config *c)
     read_targets(&top, c);
     read_cluster(&top, c);
     read_bench(&top, c);
+    lbw_ruleconf_read(&top, &c->rules);
+    lbw_alertconf_read(&top, &c->alerting);
     ymap_close(&top);
 }
 
@@ -753,6 +755,8 @@ void lbw_config_free(struct lbw_config *c)
         free(t->http.expect_body);
     }
     free(c->targets);
+    lbw_rules_free(&c->rules);
+    lbw_alerting_free(&c->alerting);
     for (size_t i = 0; i < c->cluster.npeers; i++) {
         free(c->cluster.peers[i].name);
         free(c->cluster.peers[i].raft);

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "node/alertconf.h"
 #include "node/log.h"
+#include "node/ruleconf.h"
 
 struct lbw_target_http {
     int enabled;
@@ -100,6 +102,9 @@ struct lbw_config {
 
     struct lbw_target *targets;
     size_t ntargets;
+
+    struct lbw_rules rules;     /* alert rules: the defaults left on, then rules: (ruleconf.h) */
+    struct lbw_alerting alerting;   /* receivers, routes, inhibition (alertconf.h) */
 };
 
 /* Loads and validates path. On error returns -1 with "FILE:LINE:COL: reason" in err. */

@@ -287,7 +287,7 @@ static void unknown_keys(void **state)
     static const struct bad cases[] = {
         {NODE "clusters:\n  peers: []\n",
          "lbwatch.yaml:2:1: unknown key 'clusters' at top level (expected node, web, tls, "
-         "probes, store, targets, cluster, bench)"},
+         "probes, store, targets, cluster, bench, rules, default_rules, alerting)"},
         {NODE "probes:\n  interval: 10s\n  timout: 2s\n",
          "lbwatch.yaml:4:3: unknown key 'timout' in 'probes' (expected interval, timeout)"},
         {NODE "store:\n  retention:\n    5m: 1d\n",

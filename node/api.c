@@ -268,6 +268,22 @@ void lbw_api_cluster(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
     reply_json(r, 200, doc);
 }
 
+/* ---- the alert ledger's documents ----------------------------------------------------------- */
+
+void lbw_api_doc(const struct lbw_web_ctx *ctx, enum lbw_status_doc which, struct lbw_reply *r)
+{
+    char *text = lbw_status_doc(ctx->status, which);
+    r->status = 200;
+    r->content_type = "application/json";
+    if (text)
+        lbw_buf_puts(&r->body, text);
+    else
+        lbw_buf_puts(&r->body, which == LBW_DOC_NOTIFICATIONS ? "{\"intents\":[],\"receivers\":[]}"
+                                                              : "[]");
+    lbw_buf_puts(&r->body, "\n");
+    free(text);
+}
+
 /* ---- /api/v1/series ---------------------------------------------------------------------- */
 
 /* "now", unix ms, or "-<duration>" before now */

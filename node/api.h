@@ -20,6 +20,10 @@ void lbw_api_targets(const struct lbw_web_ctx *ctx, struct lbw_reply *r);
  * "state": "standalone"}. */
 void lbw_api_cluster(const struct lbw_web_ctx *ctx, struct lbw_reply *r);
 
+/* /api/v1/alerts, /api/v1/silences, /api/v1/notifications: the documents the loop published
+ * (node/alertview.h); an empty list (or object) on a node without a cluster. */
+void lbw_api_doc(const struct lbw_web_ctx *ctx, enum lbw_status_doc which, struct lbw_reply *r);
+
 /* /api/v1/series. Parameters as received (NULL when absent):
  *   name   metric name (required)
  *   target only series with this target label

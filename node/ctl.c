@@ -3,6 +3,12 @@
  *   lbwatch ctl [-u URL] status
  *   lbwatch ctl [-u URL] [-t TOKEN_FILE] add-node --id N --raft A.B.C.D:PORT
  *   lbwatch ctl [-u URL] [-t TOKEN_FILE] remove-node --id N
+ *   lbwatch ctl [-u URL] alerts [--all]
+ *   lbwatch ctl [-u URL] silences [--all]
+ *   lbwatch ctl [-u URL] [-t TOKEN_FILE] silence --author WHO --duration 2h [--comment C]
+ *                                                 LABEL=VALUE|LABEL!=VALUE...
+ *   lbwatch ctl [-u URL] [-t TOKEN_FILE] unsilence ID
+ *   lbwatch ctl [-u URL] [-t TOKEN_FILE] ack FINGERPRINT --author WHO [--comment C]
  *
  * Reads go to the node at URL. Writes go to the leader: ctl asks URL who leads and sends the
  * request to the leader's web URL with the bearer token (from TOKEN_FILE or $LBWATCH_TOKEN;
@@ -43,7 +49,15 @@ static void usage(FILE *out)
             "commands:\n"
             "  status                             the cluster as URL's node sees it\n"
             "  add-node --id N --raft A.B.C.D:P   add node N (started with join: true) as a voter\n"
-            "  remove-node --id N                 remove node N from the cluster\n\n"
+            "  remove-node --id N                 remove node N from the cluster\n"
+            "  alerts [--all]                     active alerts (--all: resolved ones too)\n"
+            "  silences [--all]                   active and pending silences (--all: expired)\n"
+            "  silence --author WHO --duration D [--comment C] LABEL=VALUE|LABEL!=VALUE...\n"
+            "                                     silence alerts whose labels match all\n"
+            "  unsilence ID                       expire silence ID now\n"
+            "  ack FINGERPRINT --author WHO [--comment C]\n"
+            "                                     acknowledge a firing alert: no more repeats\n"
+            "                                     or escalations for this episode\n\n"
             "options:\n"
             "  -u, --url URL          a node's web URL (default " DEFAULT_URL ")\n"
             "  -t, --token-file FILE  file holding the write token (default: $LBWATCH_TOKEN)\n"
@@ -270,6 +284,238 @@ static int cmd_remove(const struct ctl *c, int argc, char **argv)
     return write_to_leader(c, "DELETE", path, NULL);
 }
 
+/* "42s", "5m", "3h", "2d": a span of milliseconds, rounded down. */
+static void span(int64_t ms, char *out, size_t len)
+{
+    int64_t s = ms < 0 ? -ms / 1000 : ms / 1000;
+    if (s < 120)
+        snprintf(out, len, "%llds", (long long)s);
+    else if (s < 7200)
+        snprintf(out, len, "%lldm", (long long)(s / 60));
+    else if (s < 172800)
+        snprintf(out, len, "%lldh", (long long)(s / 3600));
+    else
+        snprintf(out, len, "%lldd", (long long)(s / 86400));
+}
+
+static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
+
+/* Labels other than alertname as "k=v,k=v". */
+static void label_text(json_t *labels, char *out, size_t len)
+{
+    const char *k;
+    json_t *v;
+    size_t used = 0;
+    out[0] = '\0';
+    json_object_foreach(labels, k, v) {
+        if (strcmp(k, "alertname") == 0 || used >= len)
+            continue;
+        int n = snprintf(out + used, len - used, "%s%s=%s", used ? "," : "", k,
+                         json_string_value(v) ? json_string_value(v) : "");
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+static int parse_all_flag(int argc, char **argv, int *all)
+{
+    *all = argc == 2 && strcmp(argv[1], "--all") == 0;
+    return argc == 1 || *all ? 0 : -1;
+}
+
+static int cmd_alerts(const struct ctl *c, int argc, char **argv)
+{
+    int all;
+    json_t *doc, *a;
+    size_t i, shown = 0;
+    char since[16], labels[256], note[128];
+    if (parse_all_flag(argc, argv, &all) != 0) {
+        fprintf(stderr, "usage: lbwatch ctl alerts [--all]\n");
+        return 2;
+    }
+    if (!(doc = get_json(c, c->url, "/api/v1/alerts")))
+        return 1;
+    printf("%-9s %-9s %-24s %-6s %-16s %-40s %s\n", "STATE", "SEVERITY", "ALERT", "SINCE",
+           "FINGERPRINT", "LABELS", "NOTE");
+    json_array_foreach(doc, i, a) {
+        const char *state = str(a, "state");
+        json_t *t = json_object_get(a, strcmp(state, "resolved") == 0 ? "resolved_at"
+                                                                         : "active_since");
+        if (!all && strcmp(state, "resolved") == 0)
+            continue;
+        span(json_is_integer(t) ? now_ms() - json_integer_value(t) : 0, since, sizeof(since));
+        label_text(json_object_get(a, "labels"), labels, sizeof(labels));
+        json_t *ack = json_object_get(a, "acknowledged"), *sil = json_object_get(a, "silenced_by");
+        note[0] = '\0';
+        if (json_is_object(ack))
+            snprintf(note, sizeof(note), "acked by %s", str(ack, "by"));
+        else if (json_is_integer(sil))
+            snprintf(note, sizeof(note), "silenced by %lld", (long long)json_integer_value(sil));
+        else if (json_is_string(json_object_get(a, "inhibited_by")))
+            snprintf(note, sizeof(note), "inhibited by %s", str(a, "inhibited_by"));
+        printf("%-9s %-9s %-24s %-6s %-16s %-40s %s\n", state, str(a, "severity"),
+               str(a, "name"), since, str(a, "fingerprint"), labels, note);
+        shown++;
+    }
+    if (!shown)
+        printf("(no %salerts)\n", all ? "" : "active ");
+    json_decref(doc);
+    return 0;
+}
+
+static void matcher_text(json_t *ms, char *out, size_t len)
+{
+    json_t *m;
+    size_t i, used = 0;
+    out[0] = '\0';
+    json_array_foreach(ms, i, m) {
+        if (used >= len)
+            break;
+        int n = snprintf(out + used, len - used, "%s%s%s%s", used ? "," : "", str(m, "name"),
+                         json_is_true(json_object_get(m, "negate")) ? "!=" : "=",
+                         str(m, "value"));
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+static int cmd_silences(const struct ctl *c, int argc, char **argv)
+{
+    int all;
+    json_t *doc, *s;
+    size_t i, shown = 0;
+    char ends[24], matchers[256];
+    if (parse_all_flag(argc, argv, &all) != 0) {
+        fprintf(stderr, "usage: lbwatch ctl silences [--all]\n");
+        return 2;
+    }
+    if (!(doc = get_json(c, c->url, "/api/v1/silences")))
+        return 1;
+    printf("%-6s %-8s %-12s %-16s %-40s %s\n", "ID", "STATE", "ENDS", "AUTHOR", "MATCHERS",
+           "COMMENT");
+    json_array_foreach(doc, i, s) {
+        int64_t now = now_ms();
+        int64_t start = json_integer_value(json_object_get(s, "starts_at"));
+        int64_t end = json_integer_value(json_object_get(s, "ends_at"));
+        const char *state = end <= now ? "expired" : start > now ? "pending" : "active";
+        if (!all && end <= now)
+            continue;
+        char t[16];
+        span(end - now, t, sizeof(t));
+        snprintf(ends, sizeof(ends), end <= now ? "%s ago" : "in %s", t);
+        matcher_text(json_object_get(s, "matchers"), matchers, sizeof(matchers));
+        printf("%-6lld %-8s %-12s %-16s %-40s %s\n",
+               (long long)json_integer_value(json_object_get(s, "id")), state, ends,
+               str(s, "author"), matchers, str(s, "comment"));
+        shown++;
+    }
+    if (!shown)
+        printf("(no %ssilences)\n", all ? "" : "active ");
+    json_decref(doc);
+    return 0;
+}
+
+/* --author, --duration, --comment; the rest stay in argv[optind..]. */
+struct note_args {
+    const char *author, *comment, *duration;
+};
+
+static int parse_note_args(int argc, char **argv, struct note_args *n, int want_duration)
+{
+    static const struct option opts[] = {
+        {"author", required_argument, NULL, 'a'},
+        {"comment", required_argument, NULL, 'c'},
+        {"duration", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'a')
+            n->author = optarg;
+        else if (ch == 'c')
+            n->comment = optarg;
+        else if (ch == 'd' && want_duration)
+            n->duration = optarg;
+        else
+            return -1;
+    }
+    return n->author && (!want_duration || n->duration) ? 0 : -1;
+}
+
+static int post_json(const struct ctl *c, const char *method, const char *path, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    int rc = text ? write_to_leader(c, method, path, text) : 1;
+    if (!text)
+        fprintf(stderr, "lbwatch ctl: out of memory\n");
+    free(text);
+    json_decref(doc);
+    return rc;
+}
+
+/* "name=value" or "name!=value" */
+static json_t *matcher_of(const char *arg)
+{
+    const char *ne = strstr(arg, "!="), *eq = strchr(arg, '=');
+    const char *op = ne && ne < eq ? ne : eq;
+    if (!op || op == arg)
+        return NULL;
+    return json_pack("{s:s%, s:s, s:b}", "name", arg, (size_t)(op - arg), "value",
+                     op + (op == ne ? 2 : 1), op == ne);
+}
+
+static int cmd_silence(const struct ctl *c, int argc, char **argv)
+{
+    struct note_args n = {0};
+    json_t *matchers = json_array();
+    int ok = parse_note_args(argc, argv, &n, 1) == 0 && optind < argc;
+    for (int i = optind; ok && i < argc; i++) {
+        json_t *m = matcher_of(argv[i]);
+        ok = m != NULL;
+        json_array_append_new(matchers, m);
+    }
+    if (!ok) {
+        fprintf(stderr, "usage: lbwatch ctl silence --author WHO --duration 2h [--comment C] "
+                        "LABEL=VALUE|LABEL!=VALUE...\n");
+        json_decref(matchers);
+        return 2;
+    }
+    json_t *doc = json_pack("{s:o, s:s, s:s}", "matchers", matchers, "author", n.author,
+                            "duration", n.duration);
+    if (doc && n.comment)
+        json_object_set_new(doc, "comment", json_string(n.comment));
+    return post_json(c, "POST", "/api/v1/silences", doc);
+}
+
+static int cmd_unsilence(const struct ctl *c, int argc, char **argv)
+{
+    char path[128], *end;
+    unsigned long long id = argc == 2 ? strtoull(argv[1], &end, 10) : 0;
+    if (argc != 2 || *end || id == 0) {
+        fprintf(stderr, "usage: lbwatch ctl unsilence ID\n");
+        return 2;
+    }
+    snprintf(path, sizeof(path), "/api/v1/silences/%llu", id);
+    return write_to_leader(c, "DELETE", path, NULL);
+}
+
+static int cmd_ack(const struct ctl *c, int argc, char **argv)
+{
+    struct note_args n = {0};
+    char path[128];
+    int ok = parse_note_args(argc, argv, &n, 0) == 0 && optind == argc - 1 &&
+             strlen(argv[optind]) == 16 && strspn(argv[optind], "0123456789abcdef") == 16;
+    if (!ok) {
+        fprintf(stderr, "usage: lbwatch ctl ack FINGERPRINT --author WHO [--comment C]\n"
+                        "  FINGERPRINT: the 16 hex digits `lbwatch ctl alerts` shows\n");
+        return 2;
+    }
+    snprintf(path, sizeof(path), "/api/v1/alerts/%s/ack", argv[optind]);
+    json_t *doc = json_pack("{s:s}", "author", n.author);
+    if (doc && n.comment)
+        json_object_set_new(doc, "comment", json_string(n.comment));
+    return post_json(c, "POST", path, doc);
+}
+
 /* The token: the file's first line, or $LBWATCH_TOKEN. */
 static int load_token(struct ctl *c, const char *file)
 {
@@ -327,6 +573,16 @@ int lbw_ctl_main(int argc, char **argv)
         return cmd_add(&c, sub_argc, sub_argv);
     if (strcmp(cmd, "remove-node") == 0)
         return cmd_remove(&c, sub_argc, sub_argv);
+    if (strcmp(cmd, "alerts") == 0)
+        return cmd_alerts(&c, sub_argc, sub_argv);
+    if (strcmp(cmd, "silences") == 0)
+        return cmd_silences(&c, sub_argc, sub_argv);
+    if (strcmp(cmd, "silence") == 0)
+        return cmd_silence(&c, sub_argc, sub_argv);
+    if (strcmp(cmd, "unsilence") == 0)
+        return cmd_unsilence(&c, sub_argc, sub_argv);
+    if (strcmp(cmd, "ack") == 0)
+        return cmd_ack(&c, sub_argc, sub_argv);
     fprintf(stderr, "lbwatch ctl: unknown command or arguments: %s\n\n", cmd);
     usage(stderr);
     return 2;

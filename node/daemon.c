@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "node/alertview.h"
 #include "node/config.h"
 #include "node/ingest.h"
 #include "node/log.h"
@@ -22,6 +23,7 @@
 #include "node/web.h"
 
 #define STATUS_INTERVAL_MS 250
+#define DOCS_REFRESH_MS 10000       /* silences and inhibitions change with time alone */
 #define PRUNE_INTERVAL_MS 60000
 #define PRUNE_BATCH 10000
 
@@ -36,6 +38,7 @@ struct node {
     struct lbw_web *web;
     struct lbw_status status;
     int64_t started_ms;
+    int64_t docs_at;                /* when the alert documents were last rendered */
     int stopping;
     uv_signal_t sigint, sigterm;
     uv_timer_t status_timer, prune_timer;
@@ -51,6 +54,22 @@ static void usage(FILE *out)
             "      --check-config     validate the configuration and exit (0 valid, 2 not)\n"
             "      --log-level LEVEL  debug, info, warn or error (overrides node.log_level)\n"
             "  -h, --help             this help\n");
+}
+
+/* The alert ledger as the web shows it: rendered when it changed, or every 10 s. */
+static void publish_docs(struct node *n)
+{
+    int64_t now = lbw_now_ms();
+    if (!n->replica ||
+        (!lbw_replica_take_ledger_change(n->replica) && now - n->docs_at < DOCS_REFRESH_MS))
+        return;
+    const struct lbw_ledger *l = lbw_replica_ledger(n->replica);
+    const struct lbw_route_config *route =
+        n->cfg->alerting.enabled ? &n->cfg->alerting.route : NULL;
+    lbw_status_set_doc(&n->status, LBW_DOC_ALERTS, lbw_alertview_alerts(l, route, now));
+    lbw_status_set_doc(&n->status, LBW_DOC_SILENCES, lbw_alertview_silences(l, now));
+    lbw_status_set_doc(&n->status, LBW_DOC_NOTIFICATIONS, lbw_alertview_notifications(l));
+    n->docs_at = now;
 }
 
 static void publish_status(struct node *n)
@@ -80,6 +99,7 @@ static void publish_status(struct node *n)
     st.probes_in_flight = ss.in_flight;
     lbw_store_stats(n->store, &st.store);
     lbw_status_publish(&n->status, &st);
+    publish_docs(n);
 }
 
 static void on_status_timer(uv_timer_t *t) { publish_status(t->data); }
@@ -204,7 +224,8 @@ static int start_node(struct node *n)
     }
     publish_status(n);
     struct lbw_web_ctx ctx = {n->store, n->cfg, &n->status,
-                              n->replica ? lbw_replica_cluster(n->replica) : NULL, n->loopcall};
+                              n->replica ? lbw_replica_cluster(n->replica) : NULL, n->loopcall,
+                              n->replica ? lbw_replica_alerter(n->replica) : NULL};
     if (lbw_web_start(&n->web, &ctx, err, sizeof(err)) != 0) {
         log_error("node", "%s", err);
         return -1;

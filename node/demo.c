@@ -6,8 +6,9 @@
  *   expiring   valid certificate that expires in 5 days
  *   wronghost  valid certificate that names another host
  *   down       a closed port
+ * and a webhook sink (node/demosink) that prints each notification the cluster sends. It
  * writes a node config per node (a cluster of N voters, raft over mutual TLS on loopback ports,
- * a random write token for `lbwatch ctl`) and runs `lbwatch node` children (node i serves its
+ * a random write token for `lbwatch ctl`, alerting with the default rules to the sink) and runs `lbwatch node` children (node i serves its
  * page on http://127.0.0.1:(8440+i)/). Ctrl-C (or SIGTERM) stops the children and removes the
  * dir. */
 #include "node/demo.h"
@@ -29,6 +30,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "node/demosink.h"
 #include "node/demotargets.h"
 #include "node/log.h"
 #include "node/pki.h"
@@ -54,6 +56,7 @@ struct demo {
     struct demo_target targets[3];
     struct lbw_demo_server *redirect;
     uint16_t down_port;
+    struct lbw_demo_sink *sink;
     uint16_t raft_ports[DEMO_MAX_NODES];
     char token_sha256[65];
     uv_process_t procs[DEMO_MAX_NODES];
@@ -69,7 +72,8 @@ static void usage(FILE *out)
             "usage: lbwatch demo [--nodes N]\n\n"
             "Runs lbwatch on loopback with no set-up: a throwaway PKI, config and data in a\n"
             "temp dir, four demo TLS targets served by this process (healthy, expiring in\n"
-            "5 days, wrong host name, down) and a cluster of N lbwatch nodes (default 3)\n"
+            "5 days, wrong host name, down), a webhook sink that prints every notification,\n"
+            "and a cluster of N lbwatch nodes (default 3)\n"
             "monitoring them.\n"
             "Node i serves its status page on http://127.0.0.1:(8440+i)/. Ctrl-C stops\n"
             "everything and removes the temp dir.\n\n"
@@ -267,6 +271,12 @@ static int write_node_config(struct demo *d, int i, char *path, size_t len)
                "    ca_file: %s/targets/ca.crt\n",
             d->down_port, d->dir);
     write_cluster(f, d);
+    /* One notification per (alert, target); short timers so the demo pages within seconds. */
+    fprintf(f, "alerting:\n  evaluation_interval: 2s\n  receivers:\n"
+               "    - name: demo-sink\n      webhook: {url: \"http://127.0.0.1:%u/\"}\n"
+               "  route:\n    receiver: demo-sink\n    group_by: [alertname, target]\n"
+               "    group_wait: 2s\n    group_interval: 1m\n    repeat_interval: 4h\n",
+            lbw_demo_sink_port(d->sink));
     return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -322,6 +332,10 @@ static void stop_demo(struct demo *d)
     for (int i = 0; i < 3; i++)
         lbw_demo_server_close(d->targets[i].srv);
     lbw_demo_server_close(d->redirect);
+    if (d->sink) {
+        lbw_demo_sink_stop(d->sink);
+        d->sink = NULL;
+    }
     if (!uv_is_closing((uv_handle_t *)&d->sigint)) {
         uv_close((uv_handle_t *)&d->sigint, NULL);
         uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -347,6 +361,9 @@ static void print_banner(const struct demo *d)
     printf("        cluster API   http://127.0.0.1:%d/api/v1/cluster\n", WEB_PORT_BASE + 1);
     printf("        ctl           lbwatch ctl -u http://127.0.0.1:%d -t %s/token status\n\n",
            WEB_PORT_BASE + 1, d->dir);
+    printf("  webhook sink  http://127.0.0.1:%u/  (each notification is printed below as\n"
+           "                \"demo webhook: ...\"; the cluster pages once per alert and target)\n\n",
+           lbw_demo_sink_port(d->sink));
     printf("  targets: healthy (127.0.0.1:%u), expiring (127.0.0.1:%u, 5 days left),\n"
            "           wronghost (127.0.0.1:%u, certificate names other.example.net),\n"
            "           down (127.0.0.1:%u, closed)\n\nPress Ctrl-C to stop.\n\n",
@@ -401,7 +418,8 @@ int lbw_demo_main(int argc, char **argv)
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 
-    int ok = make_cluster_pki(&d) == 0 && start_targets(&d) == 0 && make_token(&d) == 0;
+    int ok = make_cluster_pki(&d) == 0 && start_targets(&d) == 0 && make_token(&d) == 0 &&
+             (d.sink = lbw_demo_sink_start(0, stdout)) != NULL;
     for (int i = 0; ok && i < d.nodes; i++)
         ok = (d.raft_ports[i] = closed_port()) != 0;
     for (int i = 1; ok && i <= d.nodes; i++)

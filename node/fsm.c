@@ -8,13 +8,14 @@
  * key is looked up once per batch, not once per sample); the counters; the snapshot and audit
  * record codecs.
  *
- * Snapshot format, version 1 (integers big-endian):
+ * Snapshot format, version 2 (integers big-endian):
  *   8    magic "LBWSNAP\0"
- *   u32  version (1)
+ *   u32  version (2)
  *   u64  applied index
  *   32   hash
  *   u32  norigins, then per origin, in strictly ascending (kind, id, name) order:
  *          u8 kind, u64 id, u8 name length, name, u64 last sequence number
+ *   u32  ledger length, then the alert ledger (lbw_ledger_serialize)
  *   the samples section (at most snapshot_max_bytes):
  *   u32  nseries, then per series, in strictly ascending key order (bytewise, a prefix
  *        first, as LMDB orders them):
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <openssl/evp.h>
 
+#include "alerting/ledger.h"
 #include "node/chunk.h"
 #include "probes/sample.h"
 
@@ -39,7 +41,7 @@
 #define MIN_SNAPSHOT_MAX 64
 #define AUTOFLUSH_SAMPLES 262144
 #define SNAP_MAGIC "LBWSNAP"      /* with its NUL: 8 bytes */
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 #define SNAP_POINTS (2 * LBW_CHUNK_MAX_SAMPLES) /* per series: its newest two chunks */
 #define CUT_STEPS 1024            /* the window's cut moves in steps of window / CUT_STEPS */
 #define ORIGIN_MIN_BYTES (1 + 8 + 1 + 1 + 8)
@@ -61,6 +63,7 @@ struct lbw_fsm {
     EVP_MD_CTX *md;
 
     /* replicated state */
+    struct lbw_ledger *ledger;
     uint64_t applied;
     uint8_t hash[32];
     struct origin *origins;
@@ -77,6 +80,9 @@ struct lbw_fsm {
 
 /* What became of one entry. */
 struct outcome {
+    int alert;                    /* an alert op was applied (its result below) */
+    enum lbw_apply_result alert_result;
+    struct lbw_ledger_change change;
     int rejected;
     enum lbw_fsm_reject why;
     int has_origin;
@@ -466,11 +472,39 @@ static int apply_batch(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, 
     return 0;
 }
 
+/* An alert ledger op, signed by the node that led when it proposed it. */
+static int apply_alert(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, size_t len,
+                       struct outcome *out)
+{
+    struct lbw_batch_view b;
+    enum lbw_batch_error e =
+        lbw_entry_verify(f->o.verifier, entry, len, &b, out->detail, sizeof(out->detail));
+    if (e == LBW_BATCH_NOMEM)
+        return LOCAL_NOMEM;
+    if (e != LBW_BATCH_MALFORMED) {
+        out->has_origin = 1;
+        out->origin = b.origin;
+        out->seq = b.seq;
+    }
+    if (e != LBW_BATCH_OK)
+        return reject(out, reject_of(e));
+    if (b.origin.kind != LBW_ID_NODE) {
+        snprintf(out->detail, sizeof(out->detail), "alert ops come from nodes only");
+        return reject(out, LBW_REJECT_FORGED);
+    }
+    out->alert = 1;
+    out->alert_result =
+        lbw_ledger_apply(f->ledger, index, b.payload, b.payload_len, &out->change);
+    return out->alert_result == LBW_APPLY_NOMEM ? LOCAL_NOMEM : 0;
+}
+
 static int apply_entry(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, size_t len,
                        struct outcome *out)
 {
     if (len > 0 && entry[0] == LBW_ENTRY_BATCH)
         return apply_batch(f, index, entry, len, out);
+    if (len > 0 && entry[0] == LBW_ENTRY_ALERT)
+        return apply_alert(f, index, entry, len, out);
     snprintf(out->detail, sizeof(out->detail), "unknown entry type");
     return reject(out, LBW_REJECT_MALFORMED);
 }
@@ -488,6 +522,12 @@ static void take_outcome(struct lbw_fsm *f, uint64_t index, const uint8_t hash[3
         if (f->o.on_reject)
             f->o.on_reject(f->o.arg, index, out->why, out->has_origin ? &out->origin : NULL,
                            out->detail);
+        return;
+    }
+    if (out->alert) {
+        f->st.alert_ops[out->alert_result]++;
+        if (f->o.on_alert)
+            f->o.on_alert(f->o.arg, index, out->alert_result, &out->change);
         return;
     }
     f->st.batches++;
@@ -719,6 +759,19 @@ static void write_head(const struct lbw_fsm *f, struct obuf *o)
     }
 }
 
+/* The ledger as u32 length + its serialisation. */
+static int write_ledger(const struct lbw_fsm *f, struct obuf *o)
+{
+    struct lbw_bytes b = {0};
+    int rc = lbw_ledger_serialize(f->ledger, &b);
+    if (rc == 0 && b.len <= UINT32_MAX) {
+        ob_be(o, b.len, 4);
+        ob_put(o, b.data, b.len);
+    }
+    lbw_bytes_free(&b);
+    return rc == 0 && !o->oom ? 0 : -1;
+}
+
 /* Builds the whole snapshot into o. Returns 0 or a RAFT_* error. */
 static int build_snapshot(struct lbw_fsm *f, struct obuf *o)
 {
@@ -728,6 +781,8 @@ static int build_snapshot(struct lbw_fsm *f, struct obuf *o)
     int rc = RAFT_NOMEM;
     lbw_chunk_enc_init(&w.enc);
     write_head(f, o);
+    if (write_ledger(f, o) < 0)
+        goto out;
     w.start = o->len;
     if (!w.pts || o->oom)
         goto out;
@@ -783,6 +838,8 @@ struct snap_head {
     uint8_t hash[32];
     struct origin *origins;
     size_t norigins;
+    const uint8_t *ledger;      /* the serialised ledger, checked when restored */
+    size_t ledger_len;
 };
 
 /* Reads and checks everything before the samples section. Returns 0, -1 if malformed,
@@ -809,6 +866,10 @@ static int read_head(struct reader *r, struct snap_head *h)
         if (r->bad || (h->norigins > 0 && origin_cmp(&o[-1].id, &o->id) >= 0))
             return -1;
     }
+    h->ledger_len = (size_t)get_uint(r, 4);
+    if (r->bad || h->ledger_len > LBW_LEDGER_MAX_BYTES ||
+        !(h->ledger = take(r, h->ledger_len)))
+        return -1;
     return 0;
 }
 
@@ -915,6 +976,11 @@ static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
         free(h.origins);
         return RAFT_MALFORMED;
     }
+    int lr = lbw_ledger_restore(f->ledger, h.ledger, h.ledger_len); /* unchanged on failure */
+    if (lr != 0) {
+        free(h.origins);
+        return lr == -2 ? RAFT_NOMEM : RAFT_MALFORMED;
+    }
     if (restore_store(f, &r, &h) < 0) {
         free(h.origins);
         return RAFT_IOERR;
@@ -973,7 +1039,8 @@ int lbw_fsm_new(struct lbw_fsm **out, const struct lbw_fsm_options *o)
         f->o.snapshot_max_bytes = DEFAULT_SNAPSHOT_MAX;
     if (f->o.snapshot_max_bytes < MIN_SNAPSHOT_MAX)
         f->o.snapshot_max_bytes = MIN_SNAPSHOT_MAX;
-    if (!(f->md = EVP_MD_CTX_new())) {
+    if (!(f->md = EVP_MD_CTX_new()) || !(f->ledger = lbw_ledger_new())) {
+        EVP_MD_CTX_free(f->md);
         free(f);
         return -1;
     }
@@ -992,10 +1059,13 @@ void lbw_fsm_free(struct lbw_fsm *f)
     if (!f)
         return;
     EVP_MD_CTX_free(f->md);
+    lbw_ledger_free(f->ledger);
     free(f->origins);
     free(f->series);
     free(f);
 }
+
+struct lbw_ledger *lbw_fsm_ledger(struct lbw_fsm *f) { return f->ledger; }
 
 struct raft_fsm *lbw_fsm_raft(struct lbw_fsm *f)
 {

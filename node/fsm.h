@@ -19,6 +19,11 @@
  *      SHA-256), and the origin's sequence number advances. A sample the store drops as not
  *      newer than its series is no error (that is what makes a replay after a restart
  *      harmless).
+ * An alert op (LBW_ENTRY_ALERT) is verified the same way (structure, certificate chain,
+ * identity, signature; the signer must be a node) and applied to the alert ledger
+ * (alerting/ledger.h), whose own compare-and-set rules decide what it does; it has no
+ * sequence check (alert ops only ever come from the leader itself, never forwarded, and
+ * each is guarded by the ledger's expectations).
  * Unknown entry types are refused like malformed batches. apply returns non-zero only for a
  * local failure (disk, memory): libraft then stops applying and retries, and nothing of the
  * entry (not even the hash) has been taken in. A store failure aborts the open store
@@ -35,7 +40,8 @@
  * snapshot and re-applies every entry after it; re-appended samples are dropped by the store
  * as not newer, so the store ends where it was and the FSM state where the others are.
  *
- * Snapshot = the small replicated state (applied index, hash, per-origin sequence numbers)
+ * Snapshot = the small replicated state (applied index, hash, per-origin sequence numbers,
+ * the alert ledger)
  * plus the recent window of samples, so a node that was down, or is new, has the latest
  * results of every vantage after restoring. The window: every series whose latest sample is
  * within window_ms of the newest timestamp in the store, with its samples since then but at
@@ -60,6 +66,7 @@
 #include <raft.h>
 #include <stdint.h>
 
+#include "alerting/ledger.h"
 #include "node/store.h"
 #include "raft/batch.h"
 
@@ -87,6 +94,10 @@ struct lbw_fsm_options {
                       const struct lbw_identity *origin, const char *detail);
     /* A batch was accepted: lets its origin forget it (raft/cluster.h). */
     void (*on_batch)(void *arg, const struct lbw_identity *origin, uint64_t seq);
+    /* An alert op (entry type LBW_ENTRY_ALERT, signed by a node) was applied to the ledger:
+     * its result and what changed. */
+    void (*on_alert)(void *arg, uint64_t index, enum lbw_apply_result result,
+                     const struct lbw_ledger_change *change);
 };
 
 /* Returns 0, or -1 (no store or verifier, negative window, out of memory). */
@@ -100,6 +111,11 @@ struct raft_fsm *lbw_fsm_raft(struct lbw_fsm *f);
 /* The raft instance whose entries this FSM applies (for the entry index). */
 void lbw_fsm_bind(struct lbw_fsm *f, struct raft *r);
 
+/* The replicated alert ledger (alerting/ledger.h): every replica has one, whether or not
+ * alerting is configured on it. Read it on the loop thread; it changes only on apply and
+ * restore. */
+struct lbw_ledger *lbw_fsm_ledger(struct lbw_fsm *f);
+
 /* Commits the open store transaction. Returns 0 or -1. */
 int lbw_fsm_flush(struct lbw_fsm *f);
 
@@ -110,6 +126,7 @@ struct lbw_fsm_stats {
     uint64_t batches;           /* accepted */
     uint64_t samples;           /* stored */
     uint64_t rejected[LBW_REJECT_KINDS];
+    uint64_t alert_ops[4];      /* by lbw_apply_result: ok, stale, invalid, nomem */
     uint64_t snapshots, restores;
     uint64_t last_snapshot_bytes;
     uint64_t store_errors;      /* applies that failed on the store and were retried */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/alerter.h"
 #include "node/batcher.h"
 #include "node/fsm.h"
 #include "node/loadgen.h"
@@ -24,6 +25,8 @@ struct lbw_replica {
     struct lbw_cluster *cluster;
     struct lbw_batcher *batcher;
     struct lbw_loadgen *loadgen;    /* bench: section only */
+    struct lbw_alerter *alerter;
+    int ledger_changed;             /* since the last lbw_replica_take_ledger_change() */
     void (*leader_cb)(void *arg);
     void *leader_arg;
     uv_timer_t flush_timer;
@@ -53,6 +56,30 @@ static void on_batch(void *arg, const struct lbw_identity *origin, uint64_t seq)
         lbw_cluster_applied_seq(r->cluster, seq);
 }
 
+/* Every node logs what its ledger did: an operator reading any node's log sees the alerts. */
+static void on_alert(void *arg, uint64_t index, enum lbw_apply_result result,
+                     const struct lbw_ledger_change *chg)
+{
+    struct lbw_replica *r = arg;
+    r->ledger_changed = 1;
+    if (result != LBW_APPLY_OK) {
+        log_debug("alert", "entry %llu: %s %s (%s)", (unsigned long long)index,
+                  lbw_op_type_name(chg->type), lbw_apply_result_name(result), chg->detail);
+        return;
+    }
+    if (chg->type == LBW_OP_TRANSITION) {
+        const struct lbw_alert *al = lbw_ledger_alert(lbw_fsm_ledger(r->fsm), chg->fingerprint);
+        log_info("alert", "%s: %s -> %s", al ? al->labels : "(removed alert)",
+                 lbw_alert_state_name(chg->from), lbw_alert_state_name(chg->to));
+    } else if (chg->type == LBW_OP_RECEIPT) {
+        log_info("alert", "notification %llu %s", (unsigned long long)chg->intent,
+                 chg->delivered ? "delivered" : "failed, will be retried");
+    } else if (chg->type == LBW_OP_SILENCE || chg->type == LBW_OP_EXPIRE_SILENCE) {
+        log_info("alert", "silence %llu %s", (unsigned long long)chg->silence,
+                 chg->type == LBW_OP_SILENCE ? "created" : "expired");
+    }
+}
+
 static void on_event(void *arg, int level, const char *msg)
 {
     (void)arg;
@@ -66,6 +93,7 @@ static void on_leader(void *arg, int ready)
     log_info("raft", "%s", ready ? "this node now leads the cluster"
                                  : "this node stopped leading");
     lbw_loadgen_set_active(r->loadgen, ready);
+    lbw_alerter_leading(r->alerter, ready);
     if (r->leader_cb)
         r->leader_cb(r->leader_arg);
 }
@@ -103,7 +131,8 @@ static int load_keys(struct lbw_replica *r, char *err, size_t errlen)
 static int start_fsm(struct lbw_replica *r, struct lbw_store *store, char *err, size_t errlen)
 {
     struct lbw_fsm_options o = {.store = store, .verifier = r->verifier, .arg = r,
-                                .on_reject = on_reject, .on_batch = on_batch};
+                                .on_reject = on_reject, .on_batch = on_batch,
+                                .on_alert = on_alert};
     if (lbw_fsm_new(&r->fsm, &o) != 0) {
         snprintf(err, errlen, "cannot create the state machine");
         return -1;
@@ -199,6 +228,22 @@ static void cluster_closed(void *arg)
     uv_close((uv_handle_t *)&r->flush_timer, timer_closed);
 }
 
+static int start_alerter(struct lbw_replica *r, struct lbw_store *store, char *err,
+                         size_t errlen)
+{
+    char web[LBW_URL_MAX];
+    snprintf(web, sizeof(web), "http://%s/", r->cfg->web.listen);
+    for (size_t i = 0; i < r->cfg->cluster.npeers; i++)
+        if (r->cfg->cluster.peers[i].id == r->cfg->node.id)
+            snprintf(web, sizeof(web), "%s", r->cfg->cluster.peers[i].web);
+    struct lbw_alerter_config ac = {
+        .loop = r->loop, .alerting = &r->cfg->alerting, .rules = r->cfg->rules.rules,
+        .nrules = r->cfg->rules.nrules, .store = store, .ledger = lbw_fsm_ledger(r->fsm),
+        .cluster = r->cluster, .signer = r->signer, .web_url = web,
+    };
+    return lbw_alerter_new(&r->alerter, &ac, err, errlen);
+}
+
 int lbw_replica_start(struct lbw_replica **out, uv_loop_t *loop, const struct lbw_config *cfg,
                       struct lbw_store *store, char *err, size_t errlen)
 {
@@ -219,6 +264,8 @@ int lbw_replica_start(struct lbw_replica **out, uv_loop_t *loop, const struct lb
         ok = 0;
     }
     if (ok && start_loadgen(r, err, errlen) != 0)
+        ok = 0;
+    if (ok && start_alerter(r, store, err, errlen) != 0)
         ok = 0;
     if (!ok) {
         lbw_replica_close(r, NULL, NULL);
@@ -243,6 +290,20 @@ void lbw_replica_on_leader(struct lbw_replica *r, void (*cb)(void *arg), void *a
     r->leader_arg = arg;
 }
 
+struct lbw_alerter *lbw_replica_alerter(struct lbw_replica *r) { return r->alerter; }
+
+const struct lbw_ledger *lbw_replica_ledger(struct lbw_replica *r)
+{
+    return lbw_fsm_ledger(r->fsm);
+}
+
+int lbw_replica_take_ledger_change(struct lbw_replica *r)
+{
+    int changed = r->ledger_changed;
+    r->ledger_changed = 0;
+    return changed;
+}
+
 void lbw_replica_status(const struct lbw_replica *r, struct lbw_node_status *st)
 {
     struct lbw_batcher_stats bs;
@@ -256,6 +317,8 @@ void lbw_replica_status(const struct lbw_replica *r, struct lbw_node_status *st)
         st->batches_signed = bs.batches;
     }
     st->samples_stored = st->fsm.samples;
+    if (r->alerter)
+        lbw_alerter_stats(r->alerter, &st->alerter);
     st->bench = r->loadgen != NULL;
     if (r->loadgen)
         lbw_loadgen_stats(r->loadgen, &st->loadgen);
@@ -266,6 +329,8 @@ void lbw_replica_close(struct lbw_replica *r, void (*cb)(void *arg), void *arg)
     r->close_cb = cb;
     r->close_arg = arg;
     r->leader_cb = NULL;
+    lbw_alerter_close(r->alerter);
+    r->alerter = NULL;
     lbw_loadgen_close(r->loadgen);
     r->loadgen = NULL;
     lbw_batcher_close(r->batcher);

@@ -26,6 +26,13 @@ void lbw_replica_sample(void *arg, const char *key, int64_t ts_ms, double value)
 
 struct lbw_cluster *lbw_replica_cluster(struct lbw_replica *r);
 
+/* The leader's alerting loop (node/alerter.h) and the replicated ledger it works on. */
+struct lbw_alerter *lbw_replica_alerter(struct lbw_replica *r);
+const struct lbw_ledger *lbw_replica_ledger(struct lbw_replica *r);
+
+/* Whether the ledger changed since the last call (for publishing it). */
+int lbw_replica_take_ledger_change(struct lbw_replica *r);
+
 /* cb runs on the loop whenever this node becomes the ready leader or stops leading. */
 void lbw_replica_on_leader(struct lbw_replica *r, void (*cb)(void *arg), void *arg);
 

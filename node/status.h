@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "node/alerter.h"
 #include "node/fsm.h"
 #include "node/loadgen.h"
 #include "node/store.h"
@@ -28,19 +29,29 @@ struct lbw_node_status {
     int clustered;              /* the fields below are valid */
     struct lbw_cluster_status cluster;
     struct lbw_fsm_stats fsm;
+    struct lbw_alerter_stats alerter;
     uint64_t batches_signed;
     int bench;                  /* the load generator runs: loadgen is valid */
     struct lbw_loadgen_stats loadgen;
 };
 
+/* Documents the loop renders for the web (JSON text, node/alertview.h). */
+enum lbw_status_doc { LBW_DOC_ALERTS, LBW_DOC_SILENCES, LBW_DOC_NOTIFICATIONS, LBW_DOCS };
+
 struct lbw_status {
     pthread_mutex_t mu;
     struct lbw_node_status cur;
+    char *docs[LBW_DOCS];
 };
 
 void lbw_status_init(struct lbw_status *s);
 void lbw_status_destroy(struct lbw_status *s);
 void lbw_status_publish(struct lbw_status *s, const struct lbw_node_status *st);
 void lbw_status_read(struct lbw_status *s, struct lbw_node_status *out);
+
+/* Replaces a document, taking ownership of text (NULL: keep the old one). */
+void lbw_status_set_doc(struct lbw_status *s, enum lbw_status_doc d, char *text);
+/* A copy of a document (the caller frees it), or NULL when there is none. */
+char *lbw_status_doc(struct lbw_status *s, enum lbw_status_doc d);
 
 #endif

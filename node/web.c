@@ -51,6 +51,12 @@ static void route(const struct lbw_web *w, struct MHD_Connection *c, const char 
         lbw_page_status(&w->ctx, r);
     } else if (strcmp(url, "/api/v1/cluster") == 0) {
         lbw_api_cluster(&w->ctx, r);
+    } else if (strcmp(url, "/api/v1/alerts") == 0) {
+        lbw_api_doc(&w->ctx, LBW_DOC_ALERTS, r);
+    } else if (strcmp(url, "/api/v1/silences") == 0) {
+        lbw_api_doc(&w->ctx, LBW_DOC_SILENCES, r);
+    } else if (strcmp(url, "/api/v1/notifications") == 0) {
+        lbw_api_doc(&w->ctx, LBW_DOC_NOTIFICATIONS, r);
     } else if (strcmp(url, "/api/v1/targets") == 0) {
         lbw_api_targets(&w->ctx, r);
     } else if (strcmp(url, "/api/v1/series") == 0) {

@@ -6,6 +6,10 @@
  *   GET /metrics          Prometheus text format: current samples of every series
  *   GET /healthz          "ok" while the node runs
  *   GET /api/v1/cluster   this node's view of the cluster (JSON)
+ *   GET /api/v1/alerts, /api/v1/silences, /api/v1/notifications
+ *                         the replicated alert ledger (node/alertview.h)
+ *   POST /api/v1/silences               create a silence; DELETE /api/v1/silences/ID ends one
+ *   POST /api/v1/alerts/FINGERPRINT/ack acknowledge an alert
  *   POST /api/v1/cluster/members        {"id": N, "raft": "a.b.c.d:port"}: add a voter
  *   DELETE /api/v1/cluster/members/ID   remove a member
  *                         (writes: leader only, with "Authorization: Bearer TOKEN" whose
@@ -24,6 +28,7 @@
 #include "node/status.h"
 #include "node/store.h"
 
+struct lbw_alerter;
 struct lbw_cluster;
 struct lbw_loopcall;
 
@@ -33,6 +38,7 @@ struct lbw_web_ctx {
     struct lbw_status *status;
     struct lbw_cluster *cluster;    /* NULL when not clustered; touched on the loop thread only */
     struct lbw_loopcall *loopcall;  /* runs writes on the loop thread */
+    struct lbw_alerter *alerter;    /* NULL when not clustered; loop thread only */
 };
 
 /* A response being built by a handler. */

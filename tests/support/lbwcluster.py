@@ -225,9 +225,16 @@ class Node:
             "  key: %s/%s.key" % (c.pki, self.name),
             "probes:", "  interval: 1s", "  timeout: 900ms",
             "targets:",
-            "  - name: www", "    address: 127.0.0.1:%d" % c.www_port,
-            "    server_name: www.test", "    ca_file: %s/ca.crt" % c.pki,
-            "  - name: closed", "    address: 127.0.0.1:%d" % c.closed_port,
+        ]
+        if c.targets is None:
+            lines += [
+                "  - name: www", "    address: 127.0.0.1:%d" % c.www_port,
+                "    server_name: www.test", "    ca_file: %s/ca.crt" % c.pki,
+                "  - name: closed", "    address: 127.0.0.1:%d" % c.closed_port,
+            ]
+        else:
+            lines += [c.targets.rstrip("\n")]
+        lines += [
             "cluster:", "  election_timeout: 1s", "  heartbeat: 100ms",
         ]
         if join:
@@ -241,6 +248,9 @@ class Node:
             n = c.nodes[i]
             lines.append("    - {id: %d, name: %s, raft: '%s', web: '%s'}"
                          % (n.id, n.name, n.raft, n.web))
+        extra = c.extra_config(self) if callable(c.extra_config) else c.extra_config
+        if extra:
+            lines.append(extra.rstrip("\n"))
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -338,7 +348,13 @@ class Cluster:
     """N bootstrap nodes (ids 1..N) plus `spares` ids for nodes added later, their PKI,
     targets and configs in a temp dir."""
 
-    def __init__(self, nodes=3, spares=1, snapshot_threshold=None, snapshot_trailing=None):
+    def __init__(self, nodes=3, spares=1, snapshot_threshold=None, snapshot_trailing=None,
+                 extra_config=None, targets=None):
+        """extra_config: YAML text appended to every node's config (top-level sections such as
+        alerting: and rules:), or a function node -> text. targets: YAML list items (text,
+        each starting "  - name: ...") that replace the default www/closed targets."""
+        self.extra_config = extra_config
+        self.targets = targets
         check(os.access(LBWATCH, os.X_OK), "LBWATCH=%s is not an executable" % LBWATCH)
         self.dir = tempfile.mkdtemp(prefix="lbw-cluster.", dir=os.environ.get("TMPDIR"))
         _registry.append(self)

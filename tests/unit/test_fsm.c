@@ -827,13 +827,31 @@ static void restart_replays_to_same_state(void **state)
 }
 
 /* Size of a snapshot before its samples section: magic, version, index, hash, origins. */
+static size_t be32_at(const uint8_t *p)
+{
+    return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+}
+
+/* Where the samples section starts: after the origins and the ledger. */
 static size_t head_size(const uint8_t *snap)
 {
-    size_t n = (size_t)snap[52] << 24 | (size_t)snap[53] << 16 | (size_t)snap[54] << 8 | snap[55];
+    size_t n = be32_at(snap + 52);
     size_t at = 56;
     for (size_t i = 0; i < n; i++)
         at += 1 + 8 + 1 + snap[at + 9] + 8;
-    return at;
+    return at + 4 + be32_at(snap + at);
+}
+
+/* The size of an empty ledger's serialisation. */
+static size_t empty_ledger_size(void)
+{
+    struct lbw_ledger *l = lbw_ledger_new();
+    struct lbw_bytes b = {0};
+    assert_int_equal(lbw_ledger_serialize(l, &b), 0);
+    size_t n = b.len;
+    lbw_bytes_free(&b);
+    lbw_ledger_free(l);
+    return n;
 }
 
 /* series i: a sample every 10 s for 12 hours (series 7 stops 2 hours early). */
@@ -896,7 +914,7 @@ static void snapshot_bounded_oldest_dropped_first(void **state)
     fill_history(src.store, keys, &newest);
     struct entry snap = snapshot(src.fsm);
     size_t head = head_size(snap.p);
-    assert_int_equal(head, 56 + 1 + 8 + 1 + 5 + 8);
+    assert_int_equal(head, 56 + 1 + 8 + 1 + 5 + 8 + 4 + empty_ledger_size());
     assert_true(snap.len <= head + max);
     assert_true(snap.len > head + max / 2);
     assert_int_equal(stats(&src).last_snapshot_bytes, snap.len);
@@ -927,12 +945,84 @@ static void snapshot_bounded_oldest_dropped_first(void **state)
     src.snapshot_max = 64;
     fsm_open(&src);
     struct entry tiny = snapshot(src.fsm);
-    assert_int_equal(tiny.len, 56 + 4);
+    assert_int_equal(tiny.len, 56 + 4 + empty_ledger_size() + 4);
     free(tiny.p);
     free(e.p);
     free(snap.p);
     replica_close(&src);
     replica_close(&dst);
+}
+
+/* An alert ledger op, signed as an ALERT entry. */
+static struct entry alert_entry(const struct lbw_signer *s, const struct lbw_op *op)
+{
+    uint8_t buf[LBW_OP_MAX_BYTES];
+    char err[256];
+    struct entry e;
+    long n = lbw_op_encode(op, buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_int_equal(lbw_entry_sign(s, LBW_ENTRY_ALERT, 1, buf, (size_t)n, &e.p, &e.len, err,
+                                    sizeof(err)), 0);
+    return e;
+}
+
+static void ledger_digest(struct replica *r, uint8_t d[32])
+{
+    assert_int_equal(lbw_ledger_digest(lbw_fsm_ledger(r->fsm), d), 0);
+}
+
+/* Alert ops reach every replica's ledger alike, are refused from an agent, count as stale or
+ * invalid by the ledger's rules, and travel in snapshots. */
+static void alert_ops_reach_the_ledger(void **state)
+{
+    struct replica a, b, c;
+    uint8_t da[32], db[32], dc[32];
+    (void)state;
+    replica_open(&a, 0, 0, 0);
+    replica_open(&b, 0, 0, 0);
+    struct lbw_op op = {.type = LBW_OP_TRANSITION, .time_ms = T0};
+    op.transition.to = LBW_ALERT_FIRING;
+    op.transition.severity = LBW_SEV_WARNING;
+    op.transition.value = 3;
+    op.transition.labels = "ALERTS{alertname=\"X\",target=\"www\"}";
+    struct entry fire = alert_entry(pki.node_s[0], &op);
+    struct entry by_agent = alert_entry(pki.agent_s, &op);
+    struct entry junk;
+    char err[256];
+    assert_int_equal(lbw_entry_sign(pki.node_s[1], LBW_ENTRY_ALERT, 2, "junk", 4, &junk.p,
+                                    &junk.len, err, sizeof(err)), 0);
+    const struct entry *seq[] = {&fire, &fire, &by_agent, &junk};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(apply(a.fsm, seq[i]), 0);
+        assert_int_equal(apply(b.fsm, seq[i]), 0);
+    }
+    size_t n;
+    const struct lbw_alert *al = lbw_ledger_alerts(lbw_fsm_ledger(a.fsm), &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(al[0].state, LBW_ALERT_FIRING);
+    assert_int_equal(al[0].seq, 1); /* the index of its transition */
+    struct lbw_fsm_stats st = stats(&a);
+    assert_int_equal(st.alert_ops[LBW_APPLY_OK], 1);
+    assert_int_equal(st.alert_ops[LBW_APPLY_STALE], 1); /* the same transition again */
+    assert_int_equal(st.alert_ops[LBW_APPLY_INVALID], 1); /* junk */
+    assert_int_equal(st.rejected[LBW_REJECT_FORGED], 1); /* an agent's */
+    ledger_digest(&a, da);
+    ledger_digest(&b, db);
+    assert_memory_equal(da, db, 32);
+    assert_memory_equal(stats(&a).hash, stats(&b).hash, 32);
+
+    struct entry snap = snapshot(a.fsm);
+    replica_open(&c, 0, 0, 0);
+    assert_int_equal(restore(c.fsm, snap.p, snap.len), 0);
+    ledger_digest(&c, dc);
+    assert_memory_equal(da, dc, 32);
+    free(snap.p);
+    free(fire.p);
+    free(by_agent.p);
+    free(junk.p);
+    replica_close(&a);
+    replica_close(&b);
+    replica_close(&c);
 }
 
 /* The state of a replica, to tell whether a refused restore changed anything. */
@@ -1018,7 +1108,7 @@ static void restore_refuses_bad_snapshots(void **state)
     bad = edited(&snap, 0, 1, "X", 1);
     expect_refused(&dst, &before, &bad, "magic");
     free(bad.p);
-    bad = edited(&snap, 11, 1, "\002", 1);
+    bad = edited(&snap, 11, 1, "\001", 1);
     expect_refused(&dst, &before, &bad, "version");
     free(bad.p);
     bad = edited(&snap, 52, 4, big, 4);
@@ -1110,6 +1200,7 @@ int main(void)
         cmocka_unit_test(snapshot_is_the_recent_window),
         cmocka_unit_test(snapshot_bounded_oldest_dropped_first),
         cmocka_unit_test(restore_refuses_bad_snapshots),
+        cmocka_unit_test(alert_ops_reach_the_ledger),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerting/ledger.h"
 #include "node/fsm.h"
 #include "node/view.h"
 #include "raft/cluster.h"
@@ -194,6 +195,40 @@ static void cluster_metrics(struct lbw_buf *b, const struct lbw_node_status *st)
                  cs->members[i].reachable);
 }
 
+/* The replicated alert state as this replica has it, and this node's alerter (it acts only
+ * while it leads). */
+static void alerting_metrics(struct lbw_buf *b, const struct lbw_node_status *st)
+{
+    const char *n = st->name;
+    const struct lbw_alerter_stats *a = &st->alerter;
+    family(b, "lbwatch_alerts", "gauge", "Alerts in the replicated ledger, by state.");
+    for (int s = LBW_ALERT_PENDING; s <= LBW_ALERT_RESOLVED; s++)
+        labelled(b, "lbwatch_alerts", "state", lbw_alert_state_name((enum lbw_alert_state)s), n,
+                 (double)st->alerts[s]);
+    own_metric(b, "lbwatch_notifications_undelivered", "gauge",
+               "Committed notification intents without a successful receipt.", n,
+               (double)st->intents_undelivered);
+    own_metric(b, "lbwatch_receivers_failing", "gauge",
+               "Receivers whose last deliveries all failed (NotificationsFailing).", n,
+               (double)st->receivers_failing);
+    own_metric(b, "lbwatch_alerter_leading", "gauge", "1 if this node's alerter acts (it leads).",
+               n, a->leading);
+    own_metric(b, "lbwatch_alerter_evaluations_total", "counter", "Rule evaluation rounds.", n,
+               (double)a->evaluations);
+    family(b, "lbwatch_notification_deliveries_total", "counter",
+           "Delivery attempts by this node, by result.");
+    labelled(b, "lbwatch_notification_deliveries_total", "result", "ok", n,
+             (double)a->deliveries_ok);
+    labelled(b, "lbwatch_notification_deliveries_total", "result", "failed", n,
+             (double)a->deliveries_failed);
+    own_metric(b, "lbwatch_alerter_confirms_failed_total", "counter",
+               "Sends not made because leadership could not be confirmed.", n,
+               (double)a->confirms_failed);
+    family(b, "lbwatch_deadman_pings_total", "counter", "Dead man's switch calls, by result.");
+    labelled(b, "lbwatch_deadman_pings_total", "result", "ok", n, (double)a->deadman_ok);
+    labelled(b, "lbwatch_deadman_pings_total", "result", "failed", n, (double)a->deadman_failed);
+}
+
 void lbw_expo_metrics(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
 {
     struct lbw_view v;
@@ -210,6 +245,8 @@ void lbw_expo_metrics(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
     lbw_view_free(&v);
     lbw_status_read(ctx->status, &st);
     node_metrics(&r->body, &st);
-    if (st.clustered)
+    if (st.clustered) {
         cluster_metrics(&r->body, &st);
+        alerting_metrics(&r->body, &st);
+    }
 }

@@ -2,7 +2,9 @@
  *
  * The current sample of every series in the store (all vantages, see view.h), grouped into
  * metric families with # HELP and # TYPE lines, followed by this node's own counters
- * (lbwatch_node_*, lbwatch_store_*, lbwatch_probes_*) labelled with its vantage.
+ * (lbwatch_node_*, lbwatch_store_*, lbwatch_probes_*) labelled with its vantage; on a cluster
+ * node also raft and FSM figures and the alerting ones (lbwatch_alerts{state},
+ * lbwatch_notifications_undelivered, lbwatch_receivers_failing, deliveries, dead man's switch).
  */
 #ifndef LBW_EXPO_H
 #define LBW_EXPO_H

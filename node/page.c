@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "node/alertpage.h"
 #include "node/fsm.h"
 #include "node/view.h"
 #include "probes/sample.h"
@@ -42,7 +43,10 @@ static const char css[] =
     "border-radius:6px;background:#1b2430;border-left:3px solid #5ee08f;color:#d7dde4}"
     ".mem.down{border-left-color:#ff7b7b}.mem .sub{display:block;color:#8a97a6;"
     "font-size:11.5px}.alarm{margin:12px 24px 0;padding:10px 14px;border-radius:6px;"
-    "background:#4a1d1f;color:#ffb3b3;font-weight:600}";
+    "background:#4a1d1f;color:#ffb3b3;font-weight:600}main .alarm{margin:0 0 12px}"
+    "h2{font-size:13px;text-transform:uppercase;letter-spacing:.6px;color:#8a97a6;"
+    "margin:18px 0 8px}main h2:first-child{margin-top:0}.quiet{color:#8a97a6;margin:0}"
+    "td code{color:#d7dde4;background:#222c38;padding:1px 5px;border-radius:3px;font-size:12px}";
 
 static void badge(struct lbw_buf *b, const char *cls, const char *text)
 {
@@ -286,7 +290,7 @@ static void summarize(const struct lbw_web_ctx *ctx, const struct lbw_view *v, i
 }
 
 static void header(struct lbw_buf *b, const struct lbw_web_ctx *ctx, const struct summary *s,
-                   int64_t now)
+                   const struct lbw_alertpage_counts *alerts, int64_t now)
 {
     char when[40];
     iso_time(when, sizeof(when), now / 1000);
@@ -304,8 +308,9 @@ static void header(struct lbw_buf *b, const struct lbw_web_ctx *ctx, const struc
                       "<span class=\"chip\"><b style=\"color:#5ee08f\">%u</b> up</span>"
                       "<span class=\"chip\"><b style=\"color:#ff7b7b\">%u</b> down</span>"
                       "<span class=\"chip\"><b style=\"color:#ffc857\">%u</b> certificate "
-                      "problems</span></div></header>\n",
-                   when, ctx->cfg->ntargets, s->up, s->down, s->cert_warn);
+                      "problems</span><span class=\"chip\"><b style=\"color:#ff7b7b\">%u</b> "
+                      "alerts firing</span></div></header>\n",
+                   when, ctx->cfg->ntargets, s->up, s->down, s->cert_warn, alerts->firing);
 }
 
 static void member_chip(struct lbw_buf *b, const struct lbw_cluster_member *m, int64_t now)
@@ -356,6 +361,8 @@ void lbw_page_status(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
     struct lbw_view v;
     struct summary s;
     struct lbw_node_status st;
+    struct lbw_buf alerts;
+    struct lbw_alertpage_counts counts;
     int64_t now = lbw_now_ms();
 
     r->content_type = "text/html; charset=utf-8";
@@ -366,9 +373,15 @@ void lbw_page_status(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
     }
     summarize(ctx, &v, now, &s);
     lbw_status_read(ctx->status, &st);
-    header(&r->body, ctx, &s, now);
+    lbw_buf_init(&alerts);
+    lbw_alertpage_render(&alerts, ctx->status, now, &counts);
+    header(&r->body, ctx, &s, &counts, now);
     cluster_panel(&r->body, &st, now);
-    lbw_buf_puts(&r->body, "<main><table><tr><th>Target</th><th>Vantage</th><th>Status</th>"
+    lbw_buf_puts(&r->body, "<main>");
+    if (alerts.len)
+        lbw_buf_add(&r->body, alerts.data, alerts.len);
+    lbw_buf_free(&alerts);
+    lbw_buf_puts(&r->body, "<h2>Targets</h2><table><tr><th>Target</th><th>Vantage</th><th>Status</th>"
                            "<th>Certificate</th><th>Chain</th><th>Hostname</th><th>TLS</th>"
                            "<th>Handshake (1 h)</th><th>HTTP</th></tr>\n");
     for (size_t i = 0; i < ctx->cfg->ntargets; i++)
@@ -378,6 +391,7 @@ void lbw_page_status(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
     lbw_buf_printf(&r->body,
                    "<footer>lbwatch %s &middot; %llu series &middot; %llu probes run, %llu "
                    "failed &middot; <a href=\"/api/v1/targets\">/api/v1/targets</a> &middot; "
+                   "<a href=\"/api/v1/alerts\">/api/v1/alerts</a> &middot; "
                    "<a href=\"/metrics\">/metrics</a> &middot; <a href=\"/healthz\">/healthz</a>"
                    "</footer></body></html>\n",
                    LBW_VERSION, (unsigned long long)st.store.series,

@@ -1,6 +1,7 @@
 /* page.h - the status page at "/": targets, each vantage's up/down state with the reason,
  * certificate days left, chain and hostname problems, TLS version and cipher, handshake
- * latency with a one-hour sparkline, HTTP status and the port-80 redirect check. */
+ * latency with a one-hour sparkline, HTTP status and the port-80 redirect check; cluster
+ * health; and (node/alertpage.h) active alerts, failing receivers and silences. */
 #ifndef LBW_PAGE_H
 #define LBW_PAGE_H
 

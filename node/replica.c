@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerting/route.h"
 #include "node/alerter.h"
 #include "node/batcher.h"
 #include "node/fsm.h"
@@ -304,6 +305,21 @@ int lbw_replica_take_ledger_change(struct lbw_replica *r)
     return changed;
 }
 
+/* What /metrics says of the replicated alert state. */
+static void count_ledger(const struct lbw_ledger *l, struct lbw_node_status *st)
+{
+    size_t n;
+    const struct lbw_alert *al = lbw_ledger_alerts(l, &n);
+    for (size_t i = 0; i < n; i++)
+        st->alerts[al[i].state & 3]++;
+    const struct lbw_intent *in = lbw_ledger_intents(l, &n);
+    for (size_t i = 0; i < n; i++)
+        st->intents_undelivered += !in[i].delivered;
+    const struct lbw_receiver_health *h = lbw_ledger_receivers(l, &n);
+    for (size_t i = 0; i < n; i++)
+        st->receivers_failing += h[i].consecutive_failures >= LBW_NOTIFICATIONS_FAILING_AFTER;
+}
+
 void lbw_replica_status(const struct lbw_replica *r, struct lbw_node_status *st)
 {
     struct lbw_batcher_stats bs;
@@ -319,6 +335,7 @@ void lbw_replica_status(const struct lbw_replica *r, struct lbw_node_status *st)
     st->samples_stored = st->fsm.samples;
     if (r->alerter)
         lbw_alerter_stats(r->alerter, &st->alerter);
+    count_ledger(lbw_fsm_ledger(r->fsm), st);
     st->bench = r->loadgen != NULL;
     if (r->loadgen)
         lbw_loadgen_stats(r->loadgen, &st->loadgen);

@@ -30,6 +30,9 @@ struct lbw_node_status {
     struct lbw_cluster_status cluster;
     struct lbw_fsm_stats fsm;
     struct lbw_alerter_stats alerter;
+    uint64_t alerts[4];         /* ledger alerts by enum lbw_alert_state */
+    uint64_t intents_undelivered;   /* committed notification intents without a receipt */
+    uint64_t receivers_failing;     /* receivers with LBW_NOTIFICATIONS_FAILING_AFTER failures */
     uint64_t batches_signed;
     int bench;                  /* the load generator runs: loadgen is valid */
     struct lbw_loadgen_stats loadgen;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh - `lbwatch demo` end to end: a 3-node cluster whose nodes agree on the leader and
 # the state hash; the four demo targets show the right state, from every vantage, on the
-# status page, /api/v1/targets and /metrics of http://127.0.0.1:8441/; Ctrl-C stops the demo
+# status page, /api/v1/targets and /metrics of http://127.0.0.1:8441/; the expiring
+# certificate pages exactly once (the demo's webhook sink logs it); Ctrl-C stops the demo
 # cleanly (exit 0) and removes its temp dir.
 . tests/support/lib.sh
 
@@ -105,6 +106,23 @@ grep -q '>DOWN<' "$T/page.html" || fail "page does not show the down target"
 grep -Eq 'class="b (warn|bad)">(4\.9|5\.0) days<' "$T/page.html" || fail "page does not show 5 days left"
 grep -q 'connection refused' "$T/page.html" || fail "page does not say why down is down"
 pass "status page flags mismatch, down (with reason) and the expiring certificate"
+
+# the demo pages once for the expiring certificate, to the webhook sink it starts
+expiring_pages() { grep -c 'demo webhook: firing CertExpiringSoon target=expiring (key [0-9a-f]\{64\})$' "$T/demo.log"; }
+paged() { [ "$(expiring_pages)" -ge 1 ]; }
+wait_for 30 paged || { cat "$T/demo.log"; fail "no CertExpiringSoon notification reached the demo sink"; }
+sleep 5  # longer than group_wait and two evaluation intervals: a repeat would have come
+[ "$(expiring_pages)" = 1 ] || { cat "$T/demo.log"; fail "CertExpiringSoon paged $(expiring_pages) times"; }
+! grep -q 'REPEAT of a key' "$T/demo.log" || { cat "$T/demo.log"; fail "the sink saw a key twice"; }
+for p in 8441 8442 8443; do
+    curl -sf "http://127.0.0.1:$p/api/v1/alerts" | python3 -c '
+import json, sys
+a = [x for x in json.load(sys.stdin) if x["name"] == "CertExpiringSoon"]
+sys.exit(0 if len(a) == 1 and a[0]["state"] == "firing" and a[0]["labels"]["target"] == "expiring" else 1)' ||
+        fail "node on port $p does not list CertExpiringSoon firing for expiring"
+done
+curl -sf "$WEB/" | grep -q '>CertExpiringSoon<' || fail "status page does not list the alert"
+pass "the expiring certificate paged exactly once; every node lists the alert, the page shows it"
 
 dir=$(sed -n 's/^lbwatch demo is running (data in \(.*\))$/\1/p' "$T/demo.log")
 [ -d "$dir" ] || fail "demo data dir not found in its banner"

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/alertview.h"
 #include "node/api.h"
 #include "node/buf.h"
 #include "node/expo.h"
@@ -24,6 +25,7 @@
 #include "node/web.h"
 #include "probes/sample.h"
 #include "probes/tls.h"
+#include "tests/support/ledgerfx.h"
 #include "tests/support/testutil.h"
 
 #define MINUTE 60000
@@ -371,6 +373,113 @@ static void status_page(void **state)
     lbw_buf_free(&r.body);
 }
 
+/* The alerts, failing receivers and silences panels, from a real ledger's documents. */
+static void alert_panels(void **state)
+{
+    (void)state;
+    static const char *const down = "ALERTS{alertname=\"TargetDown\",severity=\"critical\","
+                                    "target=\"<i>db</i>\"}";
+    static const char *const cert = "ALERTS{alertname=\"CertExpiringSoon\",severity=\"warning\","
+                                    "target=\"www\"}";
+    static const char *const gone = "ALERTS{alertname=\"HandshakeSlow\",severity=\"warning\","
+                                    "target=\"www\"}";
+    int64_t t = lbw_now_ms() - 5 * LFX_MIN;
+    struct lfx f;
+    struct response r;
+    assert_int_equal(lfx_init(&f), 0);
+    const char *ann = "A{summary=\"db is <b>down</b>\"}";
+    assert_int_equal(lfx_transition_expect(&f, t, down, LBW_ALERT_PENDING, 0, ann, 0),
+                     LBW_APPLY_OK);
+    assert_int_equal(lfx_transition_expect(&f, t + LFX_SEC, down, LBW_ALERT_FIRING,
+                                           lfx_seq(&f, down), ann, 0), LBW_APPLY_OK);
+    assert_int_equal(lfx_transition(&f, t, cert, LBW_ALERT_PENDING), LBW_APPLY_OK);
+    assert_int_equal(lfx_transition(&f, t, gone, LBW_ALERT_FIRING), LBW_APPLY_OK);
+    assert_int_equal(lfx_transition(&f, t + LFX_SEC, gone, LBW_ALERT_RESOLVED), LBW_APPLY_OK);
+    assert_int_equal(lfx_ack(&f, t + 2 * LFX_SEC, down, lfx_seq(&f, down), "alice"), LBW_APPLY_OK);
+    const struct lbw_matcher m = {"target", "www", 0};
+    assert_int_equal(lfx_silence(&f, t, t, t + LFX_HOUR, &m, 1), LBW_APPLY_OK);
+    const char *fired[] = {down};
+    assert_int_equal(lfx_notify(&f, t, "pager", "G{alertname=\"TargetDown\"}", fired, 1),
+                     LBW_APPLY_OK);
+    uint64_t intent = f.index;
+    for (uint32_t i = 1; i <= 3; i++)
+        assert_int_equal(lfx_receipt(&f, t + i * LFX_SEC, intent, i, 0, "HTTP 503"),
+                         LBW_APPLY_OK);
+    int64_t now = lbw_now_ms();
+    lbw_status_set_doc(&G.status, LBW_DOC_ALERTS, lbw_alertview_alerts(f.l, NULL, now));
+    lbw_status_set_doc(&G.status, LBW_DOC_SILENCES, lbw_alertview_silences(f.l, now));
+    lbw_status_set_doc(&G.status, LBW_DOC_NOTIFICATIONS, lbw_alertview_notifications(f.l));
+
+    fetch("GET", "/", &r);
+    assert_int_equal(r.status, 200);
+    const char *p = r.body.data;
+    assert_non_null(strstr(p, "<b style=\"color:#ff7b7b\">1</b> alerts firing"));
+    /* active alerts only, firing first; labels and annotations escaped */
+    const char *a = strstr(p, "<h2>Alerts</h2>");
+    assert_non_null(a);
+    const char *td = strstr(a, ">TargetDown<"), *ce = strstr(a, ">CertExpiringSoon<");
+    assert_non_null(td);
+    assert_non_null(ce);
+    assert_true(td < ce);
+    assert_null(strstr(p, "HandshakeSlow"));
+    assert_non_null(strstr(a, "<code>target=&lt;i&gt;db&lt;/i&gt;</code>"));
+    assert_non_null(strstr(a, "db is &lt;b&gt;down&lt;/b&gt;"));
+    assert_non_null(strstr(a, "acknowledged by alice"));
+    assert_non_null(strstr(a, "silenced by #")); /* the cert alert of www */
+    assert_non_null(strstr(a, "<span class=\"b bad\">firing</span>"));
+    assert_non_null(strstr(a, "<span class=\"b warn\">pending</span>"));
+    /* the receiver that failed three times in a row */
+    assert_non_null(strstr(p, "Notifications to receiver <b>pager</b> are failing "
+                              "(3 attempts in a row: HTTP 503)"));
+    /* the silence */
+    const char *s = strstr(p, "<h2>Silences</h2>");
+    assert_non_null(s);
+    assert_non_null(strstr(s, "<code>target=www</code>"));
+    assert_true(s < strstr(p, "<h2>Targets</h2>"));
+    lbw_buf_free(&r.body);
+
+    /* nothing active: the panel says so */
+    lfx_free(&f);
+    assert_int_equal(lfx_init(&f), 0);
+    lbw_status_set_doc(&G.status, LBW_DOC_ALERTS, lbw_alertview_alerts(f.l, NULL, now));
+    lbw_status_set_doc(&G.status, LBW_DOC_SILENCES, lbw_alertview_silences(f.l, now));
+    lbw_status_set_doc(&G.status, LBW_DOC_NOTIFICATIONS, lbw_alertview_notifications(f.l));
+    fetch("GET", "/", &r);
+    assert_non_null(strstr(r.body.data, "No active alerts."));
+    assert_null(strstr(r.body.data, "<h2>Silences</h2>"));
+    assert_null(strstr(r.body.data, "are failing"));
+    lbw_buf_free(&r.body);
+    lfx_free(&f);
+}
+
+/* A cluster node's /metrics carries the replicated alert state and its alerter's figures. */
+static void alerting_metrics(void **state)
+{
+    (void)state;
+    struct response r;
+    struct lbw_node_status st = {.name = "node1", .id = 1, .clustered = 1,
+                                 .alerts = {[LBW_ALERT_PENDING] = 1, [LBW_ALERT_FIRING] = 2},
+                                 .intents_undelivered = 4, .receivers_failing = 1,
+                                 .alerter = {.leading = 1, .deliveries_ok = 7,
+                                             .deliveries_failed = 3, .deadman_ok = 5}};
+    lbw_status_publish(&G.status, &st);
+    fetch("GET", "/metrics", &r);
+    assert_int_equal(r.status, 200);
+    const char *m = r.body.data;
+    assert_non_null(strstr(m, "# TYPE lbwatch_alerts gauge\n"));
+    assert_non_null(strstr(m, "\nlbwatch_alerts{state=\"firing\",vantage=\"node1\"} 2\n"));
+    assert_non_null(strstr(m, "\nlbwatch_alerts{state=\"pending\",vantage=\"node1\"} 1\n"));
+    assert_non_null(strstr(m, "\nlbwatch_alerts{state=\"resolved\",vantage=\"node1\"} 0\n"));
+    assert_non_null(strstr(m, "\nlbwatch_notifications_undelivered{vantage=\"node1\"} 4\n"));
+    assert_non_null(strstr(m, "\nlbwatch_receivers_failing{vantage=\"node1\"} 1\n"));
+    assert_non_null(strstr(m, "\nlbwatch_notification_deliveries_total{result=\"failed\","
+                              "vantage=\"node1\"} 3\n"));
+    assert_non_null(strstr(m, "\nlbwatch_deadman_pings_total{result=\"ok\",vantage=\"node1\"} 5\n"));
+    lbw_buf_free(&r.body);
+    struct lbw_node_status plain = {.name = "node1", .id = 1, .probes_run = 42};
+    lbw_status_publish(&G.status, &plain);
+}
+
 static void healthz_404_405(void **state)
 {
     (void)state;
@@ -428,6 +537,8 @@ int main(void)
         cmocka_unit_test(series_rejects_bad_queries),
         cmocka_unit_test(metrics_exposition),
         cmocka_unit_test(status_page),
+        cmocka_unit_test(alert_panels),
+        cmocka_unit_test(alerting_metrics),
         cmocka_unit_test(healthz_404_405),
         cmocka_unit_test(empty_store_renders),
     };

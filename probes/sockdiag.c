@@ -20,6 +20,7 @@
 #define RECV_BUF (64 * 1024)                 /* a dump skb is at most 32 KiB */
 #define BC_BLOCK 20                          /* bytes of filter per port: GE, LE, JMP */
 #define BC_MAX (LBW_SOCKDIAG_PORTS_MAX * BC_BLOCK)
+#define TCP_NEW_SYN_RECV 12                  /* a request socket; reported as SYN_RECV */
 
 struct lbw_sockdiag {
     int fd;
@@ -147,12 +148,13 @@ static int add_socket(struct lbw_sockdiag_tally *t, const unsigned char *p, size
     if (rtt < 0)
         return -1;
     t->sockets++;
+    unsigned state = m.idiag_state == TCP_NEW_SYN_RECV ? TCP_SYN_RECV : m.idiag_state;
     struct lbw_sockdiag_port *port = port_of(t, ntohs(m.id.idiag_sport));
-    if (!port || (m.idiag_family != AF_INET && m.idiag_family != AF_INET6))
-        return 0;
-    if (m.idiag_state < LBW_SOCKDIAG_STATES)
-        port->states[m.idiag_state]++;
-    if (m.idiag_state == TCP_LISTEN) {
+    if (!port || (m.idiag_family != AF_INET && m.idiag_family != AF_INET6) || state == 0 ||
+        state >= LBW_SOCKDIAG_STATES)
+        return 0; /* not ours, or a state this kernel interface does not define */
+    port->states[state]++;
+    if (state == TCP_LISTEN) {
         port->listeners++;
         port->listen_queue += m.idiag_rqueue;
         port->listen_max += m.idiag_wqueue;

@@ -135,6 +135,8 @@ static void parse_reply(void **state)
     add_sock(&r, 7, AF_INET, TCP_ESTABLISHED, 80, 0, 0, 999, full);   /* not ours */
     add_sock(&r, 6, AF_INET, TCP_ESTABLISHED, 443, 0, 0, 999, full);  /* a stale reply */
     add_sock(&r, 7, AF_UNIX, TCP_ESTABLISHED, 443, 0, 0, 999, full);  /* not TCP/IP */
+    add_sock(&r, 7, AF_INET, 99, 443, 0, 0, 999, full);               /* no such state */
+    add_sock(&r, 7, AF_INET, 12, 443, 0, 0, 0, 0);                    /* a request socket */
     add_done(&r, 7, 0);
 
     for (size_t shift = 0; shift < 4; shift++) { /* any alignment */
@@ -143,7 +145,8 @@ static void parse_reply(void **state)
         lbw_sockdiag_tally_init(&t, ports, 2, 7);
         assert_int_equal(lbw_sockdiag_parse(&t, moved + shift, r.len), 1);
         assert_int_equal(t.done, 1);
-        assert_int_equal(t.sockets, 10); /* all but the stale one */
+        assert_int_equal(t.sockets, 12); /* all but the stale one */
+        assert_int_equal(t.ports[0].states[TCP_SYN_RECV], 1);
         const struct lbw_sockdiag_port *p = &t.ports[0];
         assert_int_equal(p->listeners, 2);
         assert_int_equal(p->listen_queue, 33);
@@ -170,6 +173,8 @@ static void parse_reply(void **state)
     assert_float_equal(sc_val(&cap, "lbwatch_tcp_connections{port=\"443\",state=\"established\"}"),
                        3, 0);
     assert_float_equal(sc_val(&cap, "lbwatch_tcp_connections{port=\"443\",state=\"syn_recv\"}"),
+                       1, 0);
+    assert_float_equal(sc_val(&cap, "lbwatch_tcp_connections{port=\"443\",state=\"closing\"}"),
                        0, 0);
     assert_float_equal(sc_val(&cap, "lbwatch_tcp_listen_queue_length{port=\"443\"}"), 33, 0);
     assert_float_equal(sc_val(&cap, "lbwatch_tcp_listen_queue_max{port=\"443\"}"), 168, 0);

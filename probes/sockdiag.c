@@ -21,6 +21,8 @@
 #define BC_BLOCK 20                          /* bytes of filter per port: GE, LE, JMP */
 #define BC_MAX (LBW_SOCKDIAG_PORTS_MAX * BC_BLOCK)
 #define TCP_NEW_SYN_RECV 12                  /* a request socket; reported as SYN_RECV */
+#define STATES_ALL ((1u << LBW_SOCKDIAG_STATES) - 2) /* TCP_ESTABLISHED .. TCP_CLOSING; not the
+                                                        bound-only sockets of Linux 6.8+ */
 
 struct lbw_sockdiag {
     int fd;
@@ -304,8 +306,23 @@ static size_t build_filter(const uint16_t *ports, size_t n, unsigned char *bc)
     return total;
 }
 
-int lbw_sockdiag_new(struct lbw_sockdiag **out, const uint16_t *ports, size_t n,
-                     unsigned timeout_ms, char *err, size_t errlen)
+int lbw_sockdiag_socket(unsigned timeout_ms)
+{
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return -1;
+    unsigned ms = timeout_ms ? timeout_ms : 2000;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+static int check_ports(const uint16_t *ports, size_t n, char *err, size_t errlen)
 {
     if (n == 0 || n > LBW_SOCKDIAG_PORTS_MAX) {
         snprintf(err, errlen, "%zu ports (1 to %d)", n, LBW_SOCKDIAG_PORTS_MAX);
@@ -322,6 +339,14 @@ int lbw_sockdiag_new(struct lbw_sockdiag **out, const uint16_t *ports, size_t n,
             return -1;
         }
     }
+    return 0;
+}
+
+int lbw_sockdiag_new(struct lbw_sockdiag **out, const uint16_t *ports, size_t n,
+                     unsigned timeout_ms, char *err, size_t errlen)
+{
+    if (check_ports(ports, n, err, errlen) < 0)
+        return -1;
     struct lbw_sockdiag *d = calloc(1, sizeof(*d));
     if (!d) {
         snprintf(err, errlen, "out of memory");
@@ -330,12 +355,10 @@ int lbw_sockdiag_new(struct lbw_sockdiag **out, const uint16_t *ports, size_t n,
     d->nports = n;
     memcpy(d->ports, ports, n * sizeof(ports[0]));
     lbw_sockdiag_tally_init(&d->last, ports, n, 0);
-    d->fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    unsigned ms = timeout_ms ? timeout_ms : 2000;
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    if (d->fd < 0 || setsockopt(d->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+    d->fd = lbw_sockdiag_socket(timeout_ms);
+    if (d->fd < 0) {
         snprintf(err, errlen, "netlink sock_diag socket: %s", strerror(errno));
-        lbw_sockdiag_free(d);
+        free(d);
         return -1;
     }
     *out = d;
@@ -346,12 +369,23 @@ void lbw_sockdiag_free(struct lbw_sockdiag *d)
 {
     if (!d)
         return;
-    if (d->fd >= 0)
-        close(d->fd);
+    close(d->fd);
     free(d);
 }
 
-static int send_request(struct lbw_sockdiag *d, int family, uint32_t seq)
+/* One dump: which sockets, what to ask for, where replies go. */
+struct dump {
+    int fd;
+    unsigned char *buf;
+    size_t size;
+    int family;
+    uint32_t states;          /* TCPF_* mask */
+    uint8_t ext;              /* INET_DIAG_* attributes wanted */
+    const uint16_t *ports;    /* kernel-side local port filter; NULL: none */
+    size_t nports;
+};
+
+static int send_request(const struct dump *q, uint32_t seq)
 {
     struct {
         struct nlmsghdr h;
@@ -360,34 +394,38 @@ static int send_request(struct lbw_sockdiag *d, int family, uint32_t seq)
         unsigned char bc[BC_MAX];
     } req;
     memset(&req, 0, sizeof(req));
-    size_t bclen = build_filter(d->ports, d->nports, req.bc);
-    req.a.rta_type = INET_DIAG_REQ_BYTECODE;
-    req.a.rta_len = (unsigned short)RTA_LENGTH(bclen);
-    req.r.sdiag_family = (unsigned char)family;
+    size_t bclen = q->ports ? build_filter(q->ports, q->nports, req.bc) : 0;
+    req.r.sdiag_family = (unsigned char)q->family;
     req.r.sdiag_protocol = IPPROTO_TCP;
-    req.r.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-    req.r.idiag_states = ~0u;
-    req.h.nlmsg_len = (uint32_t)(NLMSG_LENGTH(sizeof(req.r)) + RTA_LENGTH(bclen));
+    req.r.idiag_ext = q->ext;
+    req.r.idiag_states = q->states;
+    req.h.nlmsg_len = (uint32_t)NLMSG_LENGTH(sizeof(req.r));
+    if (bclen) {
+        req.a.rta_type = INET_DIAG_REQ_BYTECODE;
+        req.a.rta_len = (unsigned short)RTA_LENGTH(bclen);
+        req.h.nlmsg_len += (uint32_t)RTA_LENGTH(bclen);
+    }
     req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
     req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     req.h.nlmsg_seq = seq;
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
     ssize_t r;
     do
-        r = sendto(d->fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel));
+        r = sendto(q->fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel,
+                   sizeof(kernel));
     while (r < 0 && errno == EINTR);
     return r == (ssize_t)req.h.nlmsg_len ? 0 : -1;
 }
 
 /* One datagram from the kernel (anything else is dropped). Returns its length, or -1. */
-static ssize_t receive(struct lbw_sockdiag *d, char *err, size_t errlen)
+static ssize_t receive(const struct dump *q, char *err, size_t errlen)
 {
     for (;;) {
         struct sockaddr_nl from;
-        struct iovec iov = {d->buf, sizeof(d->buf)};
+        struct iovec iov = {q->buf, q->size};
         struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
                              .msg_iovlen = 1};
-        ssize_t n = recvmsg(d->fd, &msg, 0);
+        ssize_t n = recvmsg(q->fd, &msg, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -396,7 +434,7 @@ static ssize_t receive(struct lbw_sockdiag *d, char *err, size_t errlen)
             return -1;
         }
         if (msg.msg_flags & MSG_TRUNC) {
-            snprintf(err, errlen, "sock_diag reply larger than %d bytes", RECV_BUF);
+            snprintf(err, errlen, "sock_diag reply larger than %zu bytes", q->size);
             return -1;
         }
         if (msg.msg_namelen == sizeof(from) && from.nl_pid == 0)
@@ -404,24 +442,25 @@ static ssize_t receive(struct lbw_sockdiag *d, char *err, size_t errlen)
     }
 }
 
-/* Dumps one family into d->work. Returns 0, 1 when the family is not available, or -1. */
-static int dump_family(struct lbw_sockdiag *d, int family, char *err, size_t errlen)
+/* Runs one dump into t (its seq is set here). Returns 0, 1 when the kernel has no such family
+ * (IPv6 disabled), or -1. */
+static int run_dump(const struct dump *q, struct lbw_sockdiag_tally *t, uint32_t seq,
+                    char *err, size_t errlen)
 {
-    struct lbw_sockdiag_tally *t = &d->work;
-    t->seq = ++d->seq;
+    t->seq = seq;
     t->done = 0;
-    if (send_request(d, family, t->seq) < 0) {
+    if (send_request(q, seq) < 0) {
         snprintf(err, errlen, "sock_diag request: %s", strerror(errno));
         return -1;
     }
     for (;;) {
-        ssize_t n = receive(d, err, errlen);
+        ssize_t n = receive(q, err, errlen);
         if (n < 0)
             return -1;
-        int r = lbw_sockdiag_parse(t, d->buf, (size_t)n);
+        int r = lbw_sockdiag_parse(t, q->buf, (size_t)n);
         if (r == 1)
             return 0;
-        if (r < 0 && family == AF_INET6 && (t->error == ENOENT || t->error == EAFNOSUPPORT)) {
+        if (r < 0 && q->family == AF_INET6 && (t->error == ENOENT || t->error == EAFNOSUPPORT)) {
             t->error = 0;
             return 1;
         }
@@ -435,10 +474,31 @@ static int dump_family(struct lbw_sockdiag *d, int family, char *err, size_t err
 
 int lbw_sockdiag_scan(struct lbw_sockdiag *d, char *err, size_t errlen)
 {
+    static const int families[] = {AF_INET, AF_INET6};
     lbw_sockdiag_tally_init(&d->work, d->ports, d->nports, 0);
-    if (dump_family(d, AF_INET, err, errlen) < 0 || dump_family(d, AF_INET6, err, errlen) < 0)
-        return -1;
+    for (size_t i = 0; i < 2; i++) {
+        struct dump q = {d->fd, d->buf, sizeof(d->buf), families[i], STATES_ALL,
+                         1 << (INET_DIAG_INFO - 1), d->ports, d->nports};
+        if (run_dump(&q, &d->work, ++d->seq, err, errlen) < 0)
+            return -1;
+    }
     d->last = d->work;
+    return 0;
+}
+
+int lbw_sockdiag_count_listening(int fd, uint32_t *seq, void *buf, size_t size,
+                                 uint64_t counts[2], char *err, size_t errlen)
+{
+    static const int families[] = {AF_INET, AF_INET6};
+    struct lbw_sockdiag_tally t;
+    for (size_t i = 0; i < 2; i++) {
+        struct dump q = {fd, buf, size, families[i], 1u << TCP_LISTEN, 0, NULL, 0};
+        lbw_sockdiag_tally_init(&t, NULL, 0, 0);
+        int r = run_dump(&q, &t, ++*seq, err, errlen);
+        if (r < 0)
+            return -1;
+        counts[i] = r == 0 ? t.sockets : 0;
+    }
     return 0;
 }
 

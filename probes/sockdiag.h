@@ -118,4 +118,17 @@ const struct lbw_sockdiag_tally *lbw_sockdiag_tally(const struct lbw_sockdiag *d
 int lbw_sockdiag_collect(struct lbw_sockdiag *d, const struct lbw_emitter *e, char *err,
                          size_t errlen);
 
+/* A NETLINK_SOCK_DIAG socket whose receives time out after timeout_ms (0 = 2 s), close-on-exec.
+ * Returns the descriptor, or -1 with errno set. */
+int lbw_sockdiag_socket(unsigned timeout_ms);
+
+/* Counts the host's listening TCP sockets, counts[0] IPv4 and counts[1] IPv6, with a dump
+ * restricted to the LISTEN state: the kernel then walks only its listening hash, where reading
+ * /proc/net/tcp{,6} walks every socket of the host (each file the whole established hash,
+ * TIME_WAIT included). fd from lbw_sockdiag_socket; *seq numbers the requests (advanced here);
+ * replies are received into buf[size] (32 KiB or more). Returns 0, or -1 with a reason in
+ * err. */
+int lbw_sockdiag_count_listening(int fd, uint32_t *seq, void *buf, size_t size,
+                                 uint64_t counts[2], char *err, size_t errlen);
+
 #endif

@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "probes/procfs.h"
+#include "probes/sockdiag.h"
 
 #define NAME_MAX_LEN 128     /* longest metric name, device or cpu label we build */
 #define PATH_LABEL_MAX 1024  /* longest device or mount point we report */
@@ -43,6 +46,8 @@ struct parse_ctx {
 
 struct lbw_hoststat {
     int proc_fd;
+    int diag_fd;               /* sock_diag for the listening count; -1: read /proc/net/tcp */
+    uint32_t diag_seq;
     long user_hz;
     long page_size;
     size_t last_samples;
@@ -742,6 +747,10 @@ int lbw_hoststat_new(struct lbw_hoststat **out, const char *proc_root, char *err
         free(h);
         return -1;
     }
+    struct statfs sfs;
+    h->diag_fd = -1;
+    if (fstatfs(h->proc_fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC)
+        h->diag_fd = lbw_sockdiag_socket(1000); /* -1: the files it is */
     h->user_hz = sysconf(_SC_CLK_TCK);
     h->page_size = sysconf(_SC_PAGESIZE);
     *out = h;
@@ -753,6 +762,8 @@ void lbw_hoststat_free(struct lbw_hoststat *h)
     if (!h)
         return;
     close(h->proc_fd);
+    if (h->diag_fd >= 0)
+        close(h->diag_fd);
     free(h);
 }
 
@@ -775,13 +786,34 @@ static int collect_source(struct lbw_hoststat *h, const struct source *s,
     return 0;
 }
 
+/* The listening sockets through sock_diag. Returns 0, or -1 (then the files are read). */
+static int collect_listening(struct lbw_hoststat *h, const struct lbw_emitter *e)
+{
+    uint64_t counts[2];
+    char err[128];
+    if (lbw_sockdiag_count_listening(h->diag_fd, &h->diag_seq, h->buf, sizeof(h->buf), counts,
+                                     err, sizeof(err)) < 0)
+        return -1;
+    struct parse_ctx *c = &h->ctx;
+    for (int i = 0; i < 2; i++) {
+        ctx_init(c, e);
+        c->family = i == 0 ? "ipv4" : "ipv6";
+        c->listening = counts[i];
+        finish_tcp(c);
+        h->last_samples += (size_t)c->emitted;
+    }
+    return 0;
+}
+
 int lbw_hoststat_collect(struct lbw_hoststat *h, const struct lbw_emitter *e, char *err,
                          size_t errlen)
 {
     int failed = 0;
     h->last_samples = 0;
+    int listening = h->diag_fd >= 0 && collect_listening(h, e) == 0;
     for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
-        if (collect_source(h, &sources[i], e) == 0)
+        int is_tcp = sources[i].kind == SRC_TCP4 || sources[i].kind == SRC_TCP6;
+        if ((is_tcp && listening) || collect_source(h, &sources[i], e) == 0)
             continue;
         if (sources[i].optional && errno == ENOENT)
             continue;

@@ -39,10 +39,16 @@
  *                      matched by field name, never by position)
  *   /proc/net/sockstat{,6}  node_sockstat_sockets_used, node_sockstat_<PROTO>_<field>, and
  *                      node_sockstat_<PROTO>_mem_bytes (pages x page size)
- *   /proc/net/tcp{,6}  lbwatch_listening_sockets{family="ipv4"|"ipv6"} (state 0A); reading
- *                      these costs time in proportion to the host's TCP sockets
+ *   listening sockets  lbwatch_listening_sockets{family="ipv4"|"ipv6"}: on the live /proc the
+ *                      collector asks NETLINK_SOCK_DIAG for LISTEN sockets only
+ *                      (lbw_sockdiag_count_listening), which walks the kernel's listening hash
+ *                      alone; reading /proc/net/tcp{,6} walks every socket of the host, TIME_WAIT
+ *                      included, twice (measured here: 25 ms with 5,500 TIME_WAIT sockets,
+ *                      against tens of microseconds). /proc/net/tcp{,6} (state 0A, the parse
+ *                      function) is read only when netlink is unavailable or the collector
+ *                      reads another proc_root.
  *
- * Depends on probes/sample and probes/procfs only.
+ * Depends on probes/sample, probes/procfs and probes/sockdiag.
  */
 #ifndef LBW_HOSTSTAT_H
 #define LBW_HOSTSTAT_H

@@ -17,6 +17,7 @@
 
 #define PIDFILE_MAX 64       /* a pidfile holds a number and a newline */
 #define PROC_FILE_MAX 4096   /* stat, cmdline (argv[0] is at its start) and limits */
+#define PF_KTHREAD 0x00200000u /* stat's flags: a kernel thread */
 
 struct watch {
     char *label;
@@ -86,6 +87,10 @@ static int parse_stat_tail(const char *s, size_t len, struct lbw_proc_stat *out)
             if (lbw_procfs_i64(tok, &ppid) < 0 || ppid < 0 || ppid > INT32_MAX)
                 return -1;
             out->ppid = (int)ppid;
+            break;
+        case 9:
+            if (lbw_procfs_u64(tok, &out->flags) < 0)
+                return -1;
             break;
         case 14:
         case 15:
@@ -360,6 +365,8 @@ static int name_matches(struct lbw_procwatch *w, const char *name, struct proc_v
 {
     if (strcmp(p->st.comm, name) == 0)
         return 1;
+    if (p->argv0_state == 0 && (p->st.flags & PF_KTHREAD))
+        p->argv0_state = -1; /* a kernel thread has no command line: spare the read */
     if (p->argv0_state == 0) {
         char path[32];
         snprintf(path, sizeof(path), "%d/cmdline", p->st.pid);

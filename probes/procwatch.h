@@ -11,7 +11,7 @@
  *               PID was reused by something else reads as down.
  *
  * Each collection scans /proc once (one read of /proc/PID/stat per process, cmdline only when
- * comm does not already decide) and then emits, per watch, with label process=<label>:
+ * comm does not already decide and the process is not a kernel thread) and then emits, per watch, with label process=<label>:
  *   lbwatch_process_up                     1 while a main process exists, else 0
  *   lbwatch_process_count                  matching processes
  *   lbwatch_process_cpu_seconds_total      utime + stime of the matching processes / USER_HZ
@@ -100,6 +100,7 @@ struct lbw_proc_stat {
     char comm[LBW_PROCWATCH_NAME_MAX];
     char state;
     int ppid;
+    uint64_t flags;        /* PF_* (PF_KTHREAD 0x00200000: a kernel thread) */
     uint64_t utime;        /* ticks */
     uint64_t stime;        /* ticks */
     uint64_t starttime;    /* ticks after boot */

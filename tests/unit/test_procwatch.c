@@ -49,6 +49,7 @@ static void stat_lines(void **state)
     assert_string_equal(s.comm, "bash");
     assert_int_equal(s.state, 'S');
     assert_int_equal(s.ppid, 28427);
+    assert_int_equal(s.flags, 4194560);
     assert_int_equal(s.utime, 3);
     assert_int_equal(s.stime, 7);
     assert_int_equal(s.starttime, 1139944);

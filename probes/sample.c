@@ -208,7 +208,8 @@ int lbw_emitn(const struct lbw_emitter *e, const char *metric, const struct lbw_
 
     if (e->nbase + nextra > LBW_LABELS_MAX)
         return -1;
-    memcpy(all, e->base, e->nbase * sizeof(all[0]));
+    if (e->nbase)
+        memcpy(all, e->base, e->nbase * sizeof(all[0]));
     if (nextra)
         memcpy(all + e->nbase, extra, nextra * sizeof(all[0]));
     if (lbw_key_build(key, sizeof(key), metric, all, e->nbase + nextra) < 0)

@@ -35,8 +35,10 @@ static const struct kind_schema kinds[] = {
 static void fail_value(struct ymap *m, const char *key, const char *why)
 {
     char got[256];
-    ymap_fail(m, key, "%s, got %s", why,
-              ydoc_what(ymap_value(m, key, Y_OPTIONAL), got, sizeof(got)));
+    yaml_node_t *v = ymap_value(m, key, Y_OPTIONAL);
+    if (!v || ydoc_failed(m->doc))
+        return; /* an earlier error stands (and a failed document gives no values) */
+    ymap_fail(m, key, "%s, got %s", why, ydoc_what(v, got, sizeof(got)));
 }
 
 /* The text of a secret file without its final line break. Its contents are never reported. */
@@ -76,11 +78,16 @@ static void read_url(struct ymap *m, struct lbw_target_stats *s)
 {
     if (!ymap_str(m, "url", Y_OPTIONAL, &s->url))
         return;
-    if (strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0)
+    if (strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0) {
         fail_value(m, "url", "must be an http:// or https:// URL");
-    for (const char *p = s->url; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+        return;
+    }
+    for (const char *p = s->url; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
             fail_value(m, "url", "must not hold spaces or control characters");
+            return;
+        }
+    }
 }
 
 static void read_socket(struct ymap *m, struct lbw_target_stats *s)

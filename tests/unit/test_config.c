@@ -915,6 +915,12 @@ static void haproxy_errors(void **state)
         {NODE TARGET "    haproxy: {url: \"ftp://x/stats;csv\"}\n",
          "lbwatch.yaml:5:20: targets[0].haproxy.url: must be an http:// or https:// URL, got "
          "\"ftp://x/stats;csv\""},
+        {NODE TARGET "    haproxy: {url: \"ftp://x y/stats;csv\"}\n", /* two faults: one error */
+         "lbwatch.yaml:5:20: targets[0].haproxy.url: must be an http:// or https:// URL, got "
+         "\"ftp://x y/stats;csv\""},
+        {NODE TARGET "    haproxy: {url: \"http://x y/stats\"}\n",
+         "lbwatch.yaml:5:20: targets[0].haproxy.url: must not hold spaces or control characters, "
+         "got \"http://x y/stats\""},
         {NODE TARGET "    haproxy: {url: \"http://x/stats;csv\", certificates: true}\n",
          "lbwatch.yaml:5:56: targets[0].haproxy.certificates: only on the stats socket (socket "
          "or address): the stats page does not list certificates"},

@@ -138,7 +138,8 @@ static json_t *http_fields(const struct lbw_view *v, const struct lbw_view_group
     return o;
 }
 
-/* {"vantage": ..., "tls": {...}, "http": {...}, "redirect": {...}} per vantage */
+/* {"vantage": ..., "tls": {...}, "http": {...}, "redirect": {...}, "haproxy": {...}} per
+ * vantage; a scrape (haproxy, ...) shows its outcome: ts, success, error, duration */
 static json_t *vantages_of(const struct lbw_view *v, const char *target, int64_t now, int *up)
 {
     json_t *arr = json_array();
@@ -158,7 +159,7 @@ static json_t *vantages_of(const struct lbw_view *v, const char *target, int64_t
         else if (strcmp(g->probe, "http") == 0 || strcmp(g->probe, "redirect") == 0)
             probe = http_fields(v, g);
         else
-            continue;
+            probe = common_fields(v, g); /* scrapes: their samples are on /metrics */
         double ok;
         if (lbw_view_value(v, g, "probe_success", &ok) && ok == 0)
             *up = 0;

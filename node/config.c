@@ -480,6 +480,7 @@ static void read_target(struct yseq *s, size_t i, struct lbw_config *c)
     ymap_bool(&m, "tls", Y_OPTIONAL, &t->tls);
     read_http(&m, t);
     ymap_port(&m, "redirect_port", Y_OPTIONAL, &t->redirect_port);
+    lbw_statsconf_read(&m, &t->stats, &t->nstats);
     if (ymap_close(&m) < 0)
         return;
     check_unique_name(s, i, &m, c);
@@ -753,6 +754,7 @@ void lbw_config_free(struct lbw_config *c)
         free(t->ca_file);
         free(t->http.path);
         free(t->http.expect_body);
+        lbw_statsconf_free(t->stats, t->nstats);
     }
     free(c->targets);
     lbw_rules_free(&c->rules);

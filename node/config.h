@@ -14,6 +14,7 @@
 #include "node/alertconf.h"
 #include "node/log.h"
 #include "node/ruleconf.h"
+#include "node/statsconf.h"
 
 struct lbw_target_http {
     int enabled;
@@ -34,6 +35,8 @@ struct lbw_target {
     int tls;                    /* TLS probe on (default 1) */
     struct lbw_target_http http;
     uint16_t redirect_port;     /* 0 = no port-80 redirect check */
+    struct lbw_target_stats *stats; /* the balancer's statistics endpoints (statsconf.h) */
+    size_t nstats;
 };
 
 struct lbw_cluster_peer_cfg {

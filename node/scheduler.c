@@ -6,22 +6,40 @@
 #include <string.h>
 
 #include "node/log.h"
+#include "probes/haproxykind.h"
 #include "probes/http.h"
+#include "probes/scrape.h"
 #include "probes/tls.h"
 
-enum job_kind { JOB_TLS, JOB_HTTP, JOB_REDIRECT };
-static const char *const job_names[] = {"tls", "http", "redirect"};
+enum job_kind { JOB_TLS, JOB_HTTP, JOB_REDIRECT, JOB_SCRAPE };
+static const char *const job_names[] = {"tls", "http", "redirect", NULL /* the kind's */};
+
+/* The scrape kinds a target's statistics endpoints (node/statsconf.h) can name: the config
+ * key, the kind (probes/scrape.h) and where its options are in the configuration (NULL when
+ * it has none). */
+static const void *haproxy_options(const struct lbw_target_stats *st) { return &st->haproxy; }
+
+static const struct scrape_kind {
+    const char *key;
+    const struct lbw_scrape_kind *kind;
+    const void *(*options)(const struct lbw_target_stats *st);
+} scrape_kinds[] = {
+    {"haproxy", &lbw_haproxy_kind, haproxy_options},
+};
 
 struct job {
     uv_timer_t timer;
     struct lbw_scheduler *sched;
     const struct lbw_target *target;
     enum job_kind kind;
+    const char *probe;          /* the probe label: job_names[kind] or the scrape kind's */
     int in_flight;
     int last_success;           /* -1 before the first result */
     int64_t started_ms;
     char url[600];              /* HTTP jobs */
     char connect_to[300];
+    const struct lbw_scrape_kind *scrape;   /* scrape jobs */
+    struct lbw_scrape_source source;
 };
 
 struct lbw_scheduler {
@@ -31,6 +49,7 @@ struct lbw_scheduler {
     void *arg;
     struct lbw_tls_prober *tls;
     struct lbw_http_prober *http;
+    struct lbw_scraper *scraper;
     struct job *jobs;
     size_t njobs;
     size_t closing;
@@ -48,7 +67,7 @@ static void emit_result(struct job *j, int success, const char *error,
 {
     struct lbw_scheduler *s = j->sched;
     struct lbw_label base[] = {
-        {"probe", job_names[j->kind]},
+        {"probe", j->probe},
         {"target", j->target->name},
         {"vantage", s->cfg->node.name},
     };
@@ -62,10 +81,9 @@ static void emit_result(struct job *j, int success, const char *error,
         s->stats.probes_failed++;
     if (success != j->last_success) {
         if (success)
-            log_info("sched", "target %s %s: up", j->target->name, job_names[j->kind]);
+            log_info("sched", "target %s %s: up", j->target->name, j->probe);
         else
-            log_warn("sched", "target %s %s: down (%s)", j->target->name, job_names[j->kind],
-                     error);
+            log_warn("sched", "target %s %s: down (%s)", j->target->name, j->probe, error);
         j->last_success = success;
     }
     j->in_flight = 0;
@@ -83,6 +101,19 @@ static void on_tls_done(void *arg, const struct lbw_tls_result *r)
 static void on_http_done(void *arg, const struct lbw_http_result *r)
 {
     emit_result(arg, r->success, r->error, emit_http, r);
+}
+
+static void emit_scrape(const void *r, const struct lbw_emitter *e)
+{
+    size_t lost = lbw_scrape_result_emit(r, e);
+    if (lost)
+        log_warn("sched", "%zu samples not stored: key longer than %d bytes", lost,
+                 LBW_KEY_MAX - 1);
+}
+
+static void on_scrape_done(void *arg, const struct lbw_scrape_result *r)
+{
+    emit_result(arg, r->success, r->error, emit_scrape, r);
 }
 
 static int start_tls(struct job *j)
@@ -109,19 +140,26 @@ static int start_http(struct job *j)
     return lbw_http_probe_start(j->sched->http, &ht, on_http_done, j);
 }
 
+static int start_scrape(struct job *j)
+{
+    return lbw_scrape_start(j->sched->scraper, j->scrape, &j->source, j->target->timeout_ms,
+                            on_scrape_done, j);
+}
+
 static void on_tick(uv_timer_t *timer)
 {
     struct job *j = timer->data;
     if (j->in_flight) {
         log_debug("sched", "target %s %s: previous probe still running, skipping",
-                  j->target->name, job_names[j->kind]);
+                  j->target->name, j->probe);
         return;
     }
     j->started_ms = lbw_now_ms();
-    int rc = j->kind == JOB_TLS ? start_tls(j) : start_http(j);
+    int rc = j->kind == JOB_TLS      ? start_tls(j)
+             : j->kind == JOB_SCRAPE ? start_scrape(j)
+                                     : start_http(j);
     if (rc != 0) {
-        log_error("sched", "target %s %s: could not start probe", j->target->name,
-                  job_names[j->kind]);
+        log_error("sched", "target %s %s: could not start probe", j->target->name, j->probe);
         return;
     }
     j->in_flight = 1;
@@ -137,6 +175,7 @@ static int init_job(struct lbw_scheduler *s, struct job *j, const struct lbw_tar
     j->sched = s;
     j->target = t;
     j->kind = kind;
+    j->probe = job_names[kind];
     j->last_success = -1;
     format_host(host, sizeof(host), t->host);
     format_host(name, sizeof(name), t->server_name);
@@ -154,13 +193,70 @@ static int init_job(struct lbw_scheduler *s, struct job *j, const struct lbw_tar
     return 0;
 }
 
+static const struct scrape_kind *scrape_kind_of(const char *key)
+{
+    for (size_t i = 0; i < sizeof(scrape_kinds) / sizeof(scrape_kinds[0]); i++)
+        if (strcmp(scrape_kinds[i].key, key) == 0)
+            return &scrape_kinds[i];
+    return NULL;
+}
+
+/* A scrape job for one of the target's statistics endpoints. */
+static int init_scrape_job(struct lbw_scheduler *s, struct job *j, const struct lbw_target *t,
+                           const struct lbw_target_stats *st)
+{
+    static const enum lbw_fetch_via via[] = {
+        [LBW_STATS_URL] = LBW_FETCH_HTTP, [LBW_STATS_SOCKET] = LBW_FETCH_UNIX,
+        [LBW_STATS_ADDRESS] = LBW_FETCH_TCP,
+    };
+    const struct scrape_kind *k = scrape_kind_of(st->kind);
+    if (!k || init_job(s, j, t, JOB_SCRAPE) != 0)
+        return -1;
+    j->scrape = k->kind;
+    j->probe = k->kind->name;
+    j->source = (struct lbw_scrape_source){
+        .via = via[st->via], .url = st->url, .username = st->username,
+        .password = st->password, .ca_file = st->ca_file, .path = st->socket, .ip = st->ip,
+        .port = st->port, .options = k->options ? k->options(st) : NULL,
+    };
+    return 0;
+}
+
 static size_t count_jobs(const struct lbw_config *cfg)
 {
     size_t n = 0;
     for (size_t i = 0; i < cfg->ntargets; i++)
         n += (cfg->targets[i].tls != 0) + (cfg->targets[i].http.enabled != 0) +
-             (cfg->targets[i].redirect_port != 0);
+             (cfg->targets[i].redirect_port != 0) + cfg->targets[i].nstats;
     return n;
+}
+
+/* The jobs of target t from s->jobs[*n] on. */
+static int init_target_jobs(struct lbw_scheduler *s, const struct lbw_target *t, size_t *n,
+                            char *err, size_t errlen)
+{
+    enum job_kind kinds[3];
+    size_t nk = 0;
+    if (t->tls)
+        kinds[nk++] = JOB_TLS;
+    if (t->http.enabled)
+        kinds[nk++] = JOB_HTTP;
+    if (t->redirect_port)
+        kinds[nk++] = JOB_REDIRECT;
+    for (size_t k = 0; k < nk; k++, (*n)++) {
+        if (init_job(s, &s->jobs[*n], t, kinds[k]) != 0) {
+            snprintf(err, errlen, "target %s: URL too long", t->name);
+            return -1;
+        }
+    }
+    for (size_t k = 0; k < t->nstats; k++, (*n)++) {
+        if (init_scrape_job(s, &s->jobs[*n], t, &t->stats[k]) != 0) {
+            snprintf(err, errlen, "target %s: no probe for %s statistics", t->name,
+                     t->stats[k].kind);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static void start_timers(struct lbw_scheduler *s)
@@ -172,6 +268,23 @@ static void start_timers(struct lbw_scheduler *s)
         uint64_t first = s->njobs > 1 ? (interval * i) / s->njobs : 0;
         uv_timer_start(&j->timer, on_tick, first, interval);
     }
+}
+
+/* The probers every job kind uses. Returns 0, or -1 with err (none left open). */
+static int open_probers(struct lbw_scheduler *s, char *err, size_t errlen)
+{
+    if (lbw_tls_prober_new(&s->tls, s->loop, err, errlen) != 0)
+        return -1;
+    if (lbw_http_prober_new(&s->http, s->loop, err, errlen) != 0) {
+        lbw_tls_prober_close(s->tls);
+        return -1;
+    }
+    if (lbw_scraper_new(&s->scraper, s->loop, err, errlen) != 0) {
+        lbw_tls_prober_close(s->tls);
+        lbw_http_prober_close(s->http);
+        return -1;
+    }
+    return 0;
 }
 
 int lbw_scheduler_new(struct lbw_scheduler **out, uv_loop_t *loop, const struct lbw_config *cfg,
@@ -188,36 +301,17 @@ int lbw_scheduler_new(struct lbw_scheduler **out, uv_loop_t *loop, const struct 
     s->arg = arg;
     s->njobs = count_jobs(cfg);
     s->jobs = calloc(s->njobs ? s->njobs : 1, sizeof(*s->jobs));
-    if (!s->jobs || lbw_tls_prober_new(&s->tls, loop, err, errlen) != 0) {
-        free(s->jobs);
-        free(s);
-        return -1;
-    }
-    if (lbw_http_prober_new(&s->http, loop, err, errlen) != 0) {
-        lbw_tls_prober_close(s->tls);
+    if (!s->jobs || open_probers(s, err, errlen) != 0) {
         free(s->jobs);
         free(s);
         return -1;
     }
     size_t n = 0;
     for (size_t i = 0; i < cfg->ntargets; i++) {
-        const struct lbw_target *t = &cfg->targets[i];
-        enum job_kind kinds[3];
-        size_t nk = 0;
-        if (t->tls)
-            kinds[nk++] = JOB_TLS;
-        if (t->http.enabled)
-            kinds[nk++] = JOB_HTTP;
-        if (t->redirect_port)
-            kinds[nk++] = JOB_REDIRECT;
-        for (size_t k = 0; k < nk; k++) {
-            if (init_job(s, &s->jobs[n], t, kinds[k]) != 0) {
-                snprintf(err, errlen, "target %s: URL too long", t->name);
-                s->njobs = n;
-                lbw_scheduler_close(s);
-                return -1;
-            }
-            n++;
+        if (init_target_jobs(s, &cfg->targets[i], &n, err, errlen) != 0) {
+            s->njobs = n; /* the jobs whose timers were initialised */
+            lbw_scheduler_close(s);
+            return -1;
         }
     }
     start_timers(s);
@@ -246,6 +340,7 @@ void lbw_scheduler_close(struct lbw_scheduler *s)
         return;
     lbw_tls_prober_close(s->tls);
     lbw_http_prober_close(s->http);
+    lbw_scraper_close(s->scraper);
     if (s->njobs == 0) {
         free(s->jobs);
         free(s);

@@ -1,6 +1,8 @@
 /* scheduler.h - runs every configured probe of every target on its own cadence on the loop.
  *
- * Per target there is a TLS job, and optionally an HTTP job and a port-80 redirect job. Each
+ * Per target there is a TLS job, and optionally an HTTP job, a port-80 redirect job and a
+ * scrape job per statistics endpoint of its balancer (`haproxy:`; probes/scrape.h, the kinds
+ * are a table in scheduler.c keyed by the configuration's key). Each
  * job has a repeating uv timer (start times spread over the interval so targets don't probe
  * in lock-step); a slow or silent target only occupies its own job. Results are described as
  * samples through the target's emitter (base labels target, vantage, probe; the timestamp is

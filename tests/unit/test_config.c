@@ -263,6 +263,8 @@ static void example_config_is_valid(void **state)
     assert_int_equal(c->targets[0].http.enabled, 0);
     assert_int_equal(c->targets[1].http.enabled, 1);
     assert_int_equal(c->targets[1].redirect_port, 80);
+    assert_int_equal(c->targets[1].nstats, 1);
+    assert_string_equal(c->targets[1].stats[0].socket, "/run/haproxy/admin.sock");
     assert_non_null(c->targets[2].ca_file);
     assert_string_equal(c->targets[2].host, "2001:db8::20");
     lbw_config_free(c);
@@ -297,7 +299,7 @@ static void unknown_keys(void **state)
          "expect_status, expect_body)"},
         {NODE "targets:\n  - name: a\n    adress: a:1\n",
          "lbwatch.yaml:4:5: unknown key 'adress' in 'targets[0]' (expected name, address, "
-         "server_name, ca_file, interval, timeout, tls, http, redirect_port)"},
+         "server_name, ca_file, interval, timeout, tls, http, redirect_port, haproxy)"},
     };
     run_bad(cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -851,6 +853,106 @@ static void transport_and_bench_errors(void **state)
     run_bad(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+
+/* --- statistics endpoints (haproxy:) --------------------------------------------------------- */
+
+#define TARGET "targets:\n  - name: lb\n    address: 10.0.0.1:443\n"
+
+static void haproxy_sources(void **state)
+{
+    (void)state;
+    char dir[256], pass[300], text[2048];
+    assert_int_equal(tu_tmpdir("lbw-conf", dir, sizeof(dir)), 0);
+    snprintf(pass, sizeof(pass), "%s/stats.pass", dir);
+    assert_int_equal(tu_write_file(pass, "s3cret\n", 7), 0);
+    snprintf(text, sizeof(text),
+             NODE "targets:\n"
+             "  - name: a\n    address: 10.0.0.1:443\n    haproxy: {socket: run/admin.sock}\n"
+             "  - name: b\n    address: 10.0.0.1:443\n    tls: false\n"
+             "    haproxy: {address: \"[::1]:9999\", certificates: false}\n"
+             "  - name: c\n    address: 10.0.0.1:443\n"
+             "    haproxy:\n      url: https://lb.example:8404/stats;csv\n"
+             "      username: admin\n      password_file: %s\n      ca_file: /etc/ca.pem\n",
+             pass);
+    struct lbw_config *c = parse_ok(text);
+    const struct lbw_target_stats *a = c->targets[0].stats, *b = c->targets[1].stats,
+                                  *u = c->targets[2].stats;
+    assert_int_equal(c->targets[0].nstats, 1);
+    assert_string_equal(a->kind, "haproxy");
+    assert_int_equal(a->via, LBW_STATS_SOCKET);
+    assert_string_equal(a->socket, "/etc/lbwatch/run/admin.sock");
+    assert_int_equal(a->haproxy.certificates, 1);
+    assert_int_equal(b->via, LBW_STATS_ADDRESS);
+    assert_string_equal(b->ip, "::1");
+    assert_int_equal(b->port, 9999);
+    assert_string_equal(b->address, "[::1]:9999");
+    assert_int_equal(b->haproxy.certificates, 0);
+    assert_int_equal(c->targets[1].tls, 0);
+    assert_int_equal(u->via, LBW_STATS_URL);
+    assert_string_equal(u->url, "https://lb.example:8404/stats;csv");
+    assert_string_equal(u->username, "admin");
+    assert_string_equal(u->password, "s3cret");
+    assert_string_equal(u->ca_file, "/etc/ca.pem");
+    assert_int_equal(u->haproxy.certificates, 0);
+    assert_int_equal(c->targets[0].nstats + c->targets[1].nstats + c->targets[2].nstats, 3);
+    lbw_config_free(c);
+    tu_rmrf(dir);
+}
+
+static void haproxy_errors(void **state)
+{
+    (void)state;
+    static const struct bad cases[] = {
+        {NODE TARGET "    haproxy: {}\n",
+         "lbwatch.yaml:5:14: targets[0].haproxy: needs one of url, socket or address"},
+        {NODE TARGET "    haproxy: true\n",
+         "lbwatch.yaml:5:14: targets[0].haproxy: expected a mapping, got \"true\""},
+        {NODE TARGET "    haproxy: {socket: /run/a.sock, url: \"http://x/stats;csv\"}\n",
+         "lbwatch.yaml:5:41: targets[0].haproxy.url: give only one of url, socket and address"},
+        {NODE TARGET "    haproxy: {url: \"http://x/stats\"}\n",
+         "lbwatch.yaml:5:20: targets[0].haproxy.url: must be the stats page's CSV export, e.g. "
+         "http://127.0.0.1:8404/stats;csv, got \"http://x/stats\""},
+        {NODE TARGET "    haproxy: {url: \"ftp://x/stats;csv\"}\n",
+         "lbwatch.yaml:5:20: targets[0].haproxy.url: must be an http:// or https:// URL, got "
+         "\"ftp://x/stats;csv\""},
+        {NODE TARGET "    haproxy: {url: \"ftp://x y/stats;csv\"}\n", /* two faults: one error */
+         "lbwatch.yaml:5:20: targets[0].haproxy.url: must be an http:// or https:// URL, got "
+         "\"ftp://x y/stats;csv\""},
+        {NODE TARGET "    haproxy: {url: \"http://x y/stats\"}\n",
+         "lbwatch.yaml:5:20: targets[0].haproxy.url: must not hold spaces or control characters, "
+         "got \"http://x y/stats\""},
+        {NODE TARGET "    haproxy: {url: \"http://x/stats;csv\", certificates: true}\n",
+         "lbwatch.yaml:5:56: targets[0].haproxy.certificates: only on the stats socket (socket "
+         "or address): the stats page does not list certificates"},
+        {NODE TARGET "    haproxy: {url: \"http://x/stats;csv\", username: admin}\n",
+         "lbwatch.yaml:5:52: targets[0].haproxy.username: basic authentication needs both "
+         "username and password_file"},
+        {NODE TARGET "    haproxy: {socket: /run/a.sock, username: admin}\n",
+         "lbwatch.yaml:5:46: targets[0].haproxy.username: only with url"},
+        {NODE TARGET "    haproxy: {url: \"http://x/stats;csv\", password_file: /nonexistent/p}\n",
+         "lbwatch.yaml:5:57: targets[0].haproxy.password_file: cannot read /nonexistent/p: No "
+         "such file or directory"},
+        {NODE TARGET "    haproxy: {address: \"stats.example:9999\"}\n",
+         "lbwatch.yaml:5:24: targets[0].haproxy.address: must be an IP address and port (a "
+         "stats socket's bind), got \"stats.example:9999\""},
+        {NODE TARGET "    haproxy: {address: \"10.0.0.1\"}\n",
+         "lbwatch.yaml:5:24: targets[0].haproxy.address: bad address \"10.0.0.1\": missing "
+         "port (use host:port)"},
+        {NODE TARGET "    haproxy: {socket: /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock}\n",
+         "lbwatch.yaml:5:23: targets[0].haproxy.socket: /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock is "
+         "longer than a unix socket path may be (107 bytes)"},
+        {NODE TARGET "    haproxy: {socket: /run/a.sock, sock: x}\n",
+         "lbwatch.yaml:5:36: unknown key 'sock' in 'targets[0].haproxy' (expected url, socket, "
+         "address, username, password_file, ca_file, certificates)"},
+        {NODE TARGET "    haproxy: {socket: /run/a.sock, certificates: maybe}\n",
+         "lbwatch.yaml:5:50: targets[0].haproxy.certificates: expected true or false, got "
+         "\"maybe\""},
+    };
+    run_bad(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -877,6 +979,8 @@ int main(void)
         cmocka_unit_test(cluster_errors),
         cmocka_unit_test(transport_and_bench),
         cmocka_unit_test(transport_and_bench_errors),
+        cmocka_unit_test(haproxy_sources),
+        cmocka_unit_test(haproxy_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

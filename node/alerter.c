@@ -1,8 +1,10 @@
 /* alerter.c - the leader's alerting loop: evaluate, propose, deliver, record. See alerter.h.
  *
  * Owns the rule source over the store, a libcurl multi (receivers, dead man's switch) and
- * the sender on it, the sets of proposals and deliveries in flight, and the count of raft
- * callbacks still owed to it (it is freed only when none is left).
+ * the sender on it, the sets of proposals and deliveries in flight, the records of the sends
+ * whose callback the sender owes (freed here when the sender is closed, which drops those
+ * callbacks), and the count of raft callbacks still owed to it (it is freed only when none
+ * is left).
  */
 #include "node/alerter.h"
 
@@ -38,12 +40,15 @@ struct flights {
     size_t n;
 };
 
+struct delivery;
+
 struct lbw_alerter {
     struct lbw_alerter_config c;
     char external_url[512];
     struct lbw_rulesource source;
     struct lbw_curluv *curl;
     struct lbw_sender *sender;
+    struct delivery *sending;       /* sends whose on_sent the sender owes */
     uv_timer_t tick;
     int leading, closing, confirming, tick_closed;
     unsigned outstanding;           /* raft callbacks owed to us */
@@ -127,12 +132,28 @@ struct proposal {
     void *arg;
 };
 
+static void on_tick(uv_timer_t *t);
+
+/* Runs the loop on the next turn of the event loop rather than at the next tick (the ticks go
+ * on every TICK_MS from then): when this node starts leading, and when one of its intents is
+ * applied, so that it is delivered now and not a tick later. */
+static void run_soon(struct lbw_alerter *a)
+{
+    if (a->leading && !a->closing)
+        uv_timer_start(&a->tick, on_tick, 0, TICK_MS);
+}
+
 static void on_proposal_applied(void *arg, int status, uint64_t index)
 {
     struct proposal *p = arg;
     struct lbw_alerter *a = p->a;
     if (p->flight < FLIGHTS)
         flight_done(a, p->flight, p->key);
+    if (p->flight == FLIGHT_INTENT && status == 0) {
+        const struct lbw_intent *in = lbw_ledger_intent(a->c.ledger, index);
+        if (in && !in->delivered)   /* the intent was created (not STALE): deliver it */
+            run_soon(a);
+    }
     if (p->cb)
         p->cb(p->arg, status, index);
     free(p);
@@ -419,6 +440,7 @@ static void on_plan(void *arg, const struct lbw_plan *p)
 
 struct delivery {
     struct lbw_alerter *a;
+    struct delivery *prev, *next;   /* in a->sending */
     uint64_t intent;
     uint32_t attempt;
     char receiver[LBW_LEDGER_NAME_MAX];
@@ -440,10 +462,42 @@ static void propose_receipt(struct lbw_alerter *a, uint64_t intent, uint32_t att
         a->st.receipts++;
 }
 
+static void sending_add(struct lbw_alerter *a, struct delivery *d)
+{
+    d->prev = NULL;
+    d->next = a->sending;
+    if (a->sending)
+        a->sending->prev = d;
+    a->sending = d;
+}
+
+static void sending_remove(struct lbw_alerter *a, struct delivery *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        a->sending = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+}
+
+/* Closes the sender, which drops the callbacks of its sends: their records go with it. */
+static void close_sender(struct lbw_alerter *a)
+{
+    lbw_sender_close(a->sender);
+    a->sender = NULL;
+    while (a->sending) {
+        struct delivery *d = a->sending;
+        sending_remove(a, d);
+        free(d);
+    }
+}
+
 static void on_sent(void *arg, int ok, const char *error)
 {
     struct delivery *d = arg;
     struct lbw_alerter *a = d->a;
+    sending_remove(a, d);
     if (ok) {
         a->st.deliveries_ok++;
         log_info("alert", "intent %llu delivered to %s", (unsigned long long)d->intent,
@@ -479,14 +533,16 @@ static void deliver(struct lbw_alerter *a, uint64_t id)
         flight_done(a, FLIGHT_DELIVERY, id);
         return;
     }
-    *d = (struct delivery){a, id, in->attempts + 1, ""};
+    *d = (struct delivery){.a = a, .intent = id, .attempt = in->attempts + 1};
     snprintf(d->receiver, sizeof(d->receiver), "%s", in->receiver);
     lbw_ledger_notification(in, &n);
     n.external_url = a->external_url;
     if (lbw_sender_send(a->sender, r, &n, on_sent, d) != 0) {
         flight_done(a, FLIGHT_DELIVERY, id);
         free(d);
+        return;
     }
+    sending_add(a, d);
 }
 
 static void on_deadman_done(void *arg, CURL *easy, CURLcode result)
@@ -599,8 +655,7 @@ static void on_tick(uv_timer_t *t)
 static void restart_sender(struct lbw_alerter *a)
 {
     char err[128];
-    lbw_sender_close(a->sender);
-    a->sender = NULL;
+    close_sender(a);
     if (lbw_sender_new(&a->sender, a->c.loop, a->curl, err, sizeof(err)) != 0)
         log_error("alert", "cannot restart the sender: %s", err);
     a->flights[FLIGHT_DELIVERY].n = 0;
@@ -615,6 +670,7 @@ void lbw_alerter_leading(struct lbw_alerter *a, int ready)
     if (ready) {
         a->next_eval_ms = 0; /* evaluate at once */
         a->next_deadman_ms = 0;
+        run_soon(a);
         return;
     }
     /* whatever this node was about to send, the next leader decides */
@@ -688,8 +744,7 @@ void lbw_alerter_close(struct lbw_alerter *a)
         return;
     a->closing = 1;
     a->leading = 0;
-    lbw_sender_close(a->sender);
-    a->sender = NULL;
+    close_sender(a);
     lbw_curluv_close(a->curl); /* cancels the dead man's call too, without a callback */
     if (a->deadman)
         curl_easy_cleanup(a->deadman);

@@ -238,7 +238,7 @@ static int parse_member_args(int argc, char **argv, long long *id, const char **
     };
     int ch;
     char *end;
-    optind = 1;
+    optind = 0; /* a fresh parse: see parse_note_args */
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch == 'i') {
             errno = 0;
@@ -298,7 +298,14 @@ static void span(int64_t ms, char *out, size_t len)
         snprintf(out, len, "%lldd", (long long)(s / 86400));
 }
 
-static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
+/* Milliseconds, like the times the API serves: whole seconds would show a silence created
+ * in the last second as pending. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Labels other than alertname as "k=v,k=v". */
 static void label_text(json_t *labels, char *out, size_t len)
@@ -427,7 +434,10 @@ static int parse_note_args(int argc, char **argv, struct note_args *n, int want_
         {NULL, 0, NULL, 0},
     };
     int ch;
-    optind = 1;
+    /* 0, not 1: glibc then starts afresh with this optstring, which permutes ("ack FP
+     * --author WHO"); with 1 it would keep the "+" (stop at the first operand) of the
+     * command line's parse and never see options after an operand */
+    optind = 0;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch == 'a')
             n->author = optarg;
@@ -460,7 +470,7 @@ static json_t *matcher_of(const char *arg)
     if (!op || op == arg)
         return NULL;
     return json_pack("{s:s%, s:s, s:b}", "name", arg, (size_t)(op - arg), "value",
-                     op + (op == ne ? 2 : 1), op == ne);
+                     op + (op == ne ? 2 : 1), "negate", op == ne);
 }
 
 static int cmd_silence(const struct ctl *c, int argc, char **argv)

@@ -327,10 +327,10 @@ static void on_alert_applied(void *arg, int status, uint64_t index)
     if (status != 0)
         refuse(op, 503, "not committed: leadership changed, try again");
     else if (op->kind == OP_SILENCE_ADD)
-        answer(op, 200, json_pack("{s:I, s:s+}", "id", (json_int_t)index, "message",
+        answer(op, 200, json_pack("{s:I, s:s++}", "id", (json_int_t)index, "message",
                                   "silence ", idtext(index, buf), " created"));
     else if (op->kind == OP_SILENCE_EXPIRE)
-        answer(op, 200, json_pack("{s:b, s:s+}", "ok", 1, "message", "silence ",
+        answer(op, 200, json_pack("{s:b, s:s++}", "ok", 1, "message", "silence ",
                                   idtext(op->id, buf), " expired"));
     else
         answer(op, 200, json_pack("{s:b, s:s}", "ok", 1, "message", "acknowledged"));

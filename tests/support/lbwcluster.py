@@ -21,7 +21,8 @@ What a Cluster sets up, in a temp dir removed at exit:
   - a node config per node (cluster peers, election timeout 1 s, optional snapshot settings).
 
 The API tests use:
-  Cluster   .node(i) .bootstrap_nodes() .live() .start_all() .issue(name, id, pki=, agent=)
+  Cluster   .node(i) .bootstrap_nodes() .live() .start_all()
+            .issue(name, id, pki=, dns=, agent=, days=)
             .spawn(name, args) (a helper process killed at the end)
             .wait_leader(nodes=None, timeout=30) -> the Node that leads (leader_ready) and
                 that every one of nodes names as leader
@@ -387,13 +388,16 @@ class Cluster:
         wait_until("openssl s_server (www target) listens", 10,
                    lambda: port_open(self.www_port))
 
-    def issue(self, name, node_id, pki=None, dns=None, agent=False):
-        """Issues a certificate NAME.crt/.key in pki (default: the cluster's)."""
+    def issue(self, name, node_id, pki=None, dns=None, agent=False, days=None):
+        """Issues a certificate NAME.crt/.key in pki (default: the cluster's), valid for days
+        (default: lbwatch's, 825)."""
         args = [LBWATCH, "pki", "issue", "--dir", pki or self.pki, "--name", name,
                 "--ip", "127.0.0.1"]
         args += ["--agent"] if agent else ["--id", str(node_id)]
         if dns:
             args += ["--dns", dns]
+        if days is not None:
+            args += ["--days", str(days)]
         run(args)
         return (os.path.join(pki or self.pki, name + ".crt"),
                 os.path.join(pki or self.pki, name + ".key"))

@@ -845,6 +845,29 @@ static long for_instances(const struct lbw_rule *r, const struct ref *refs, size
     return count;
 }
 
+/* per_vantage: puts each cell's vantage into its labels (a cell standing for every vantage, or
+ * of a series without one, has none to add). The pool may move: take no pointers into it
+ * before. */
+static int label_vantages(struct cells *cs)
+{
+    for (size_t i = 0; i < cs->n; i++) {
+        struct cell *c = &cs->v[i];
+        struct lbw_key_parsed k;
+        struct lbw_label l[LBW_LABELS_MAX + 1];
+        char key[LBW_KEY_MAX];
+        if (c->anyv || !*str_at(cs, c->vantage))
+            continue;
+        if (cell_parse(cs, c, &k) < 0 || k.nlabels >= LBW_LABELS_MAX)
+            return -1;
+        memcpy(l, k.labels, k.nlabels * sizeof(l[0]));
+        l[k.nlabels] = (struct lbw_label){"vantage", str_at(cs, c->vantage)};
+        if (lbw_key_build(key, sizeof(key), "I", l, k.nlabels + 1) < 0 ||
+            pool_add(cs, key, &c->labels) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 long lbw_rule_eval(const struct lbw_rule *r, const struct lbw_series_source *src, int64_t now,
                    lbw_instance_cb cb, void *arg)
 {
@@ -852,6 +875,7 @@ long lbw_rule_eval(const struct lbw_rule *r, const struct lbw_series_source *src
     struct ref *refs = NULL;
     long n = -1;
     if (eval_cond(&r->cond, src, now, &cs, 0) == 0 &&
+        (!r->per_vantage || label_vantages(&cs) == 0) &&
         (refs = malloc((cs.n ? cs.n : 1) * sizeof(*refs)))) {
         for (size_t i = 0; i < cs.n; i++)
             refs[i] = (struct ref){str_at(&cs, cs.v[i].labels), str_at(&cs, cs.v[i].vantage),
@@ -1010,6 +1034,9 @@ int lbw_rule_check(const struct lbw_rule *r, char *whybuf, size_t whylen)
         return refuse(&w, "severity", "unknown");
     if (r->min_vantages < 1)
         return refuse(&w, "min_vantages", "must be at least 1");
+    if (r->per_vantage && r->min_vantages != 1)
+        return refuse(&w, "min_vantages", "must be 1 with per_vantage (each vantage is its own "
+                                          "instance)");
     if (r->for_ms < 0)
         return refuse(&w, "for", "must not be negative");
     if (check_labels(r->labels, r->nlabels, 0, &w) < 0 ||

@@ -36,10 +36,15 @@
  *               for an instance does not hold there. Value: the first child's (all), the first
  *               holding child's (any).
  *
+ * With per_vantage the vantage is part of the instance: each vantage's series make their own
+ * instance, which keeps the `vantage` label (min_vantages must then be 1). That is for series
+ * only one vantage measures about itself, such as an agent's host statistics, where the
+ * vantage names the host.
+ *
  * Evaluation only reads samples (through struct lbw_series_source); it keeps no state, so any
  * node that becomes leader evaluates the same rules over its own replica and gets the same
  * instances, reported in the order of their labels. Instance labels: the series labels minus
- * `vantage` (`probe` is NOT dropped), plus `alertname` = rule name and `severity`; the rule's
+ * `vantage` unless per_vantage (`probe` is NOT dropped), plus `alertname` = rule name and `severity`; the rule's
  * static labels win over both. Memory is bounded by the number of series, never by the
  * number of samples: each series' samples are folded as the source hands them over.
  */
@@ -108,6 +113,7 @@ struct lbw_rule {
     int64_t for_ms;
     enum lbw_severity severity;
     unsigned min_vantages;      /* >= 1 */
+    int per_vantage;            /* one instance per vantage, labelled with it (above) */
     struct lbw_label labels[LBW_RULE_MAX_LABELS];
     size_t nlabels;
     struct lbw_label annotations[LBW_RULE_MAX_ANNOTATIONS];     /* values are templates */

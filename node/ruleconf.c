@@ -298,6 +298,7 @@ static void read_rule(struct lbw_confread *rc, struct yseq *s, size_t i, struct 
     ymap_enum(&m, "severity", Y_OPTIONAL, severity_names, &severity);
     ymap_duration(&m, "for", Y_OPTIONAL, 0, LBW_RULE_MAX_RANGE_MS, &for_ms);
     ymap_int(&m, "min_vantages", Y_OPTIONAL, 1, MAX_VANTAGES, &min_vantages);
+    ymap_bool(&m, "per_vantage", Y_OPTIONAL, &r->per_vantage);
     r->nlabels = lbw_conf_pairs(rc, &m, "labels", &labels);
     r->nannotations = lbw_conf_pairs(rc, &m, "annotations", &annotations);
     read_condition(rc, &m, &r->cond, 0);

@@ -6,6 +6,7 @@
  *         severity: warning                # info, warning (default) or critical
  *         for: 5m                          # default 0
  *         min_vantages: 1                  # 1-16, default 1
+ *         per_vantage: false               # one instance per vantage (alerting/rule.h)
  *         labels: {team: web}              # at most 8; they win over the instance's labels
  *         annotations:                     # at most 8 templates (alerting/template.h)
  *           summary: "{{ $labels.target }} expires in {{ humanizeDuration $value }}"

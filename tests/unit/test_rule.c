@@ -2,7 +2,7 @@
  * through node/rulesource: every threshold operator and aggregation, rate over a counter
  * reset, seconds_until, change (absolute and relative), absent (a series that stopped, no
  * series at all), anomaly (a step fires, noise and a thin baseline do not), all/any joined on
- * shared labels, min_vantages, instance labels and fingerprints, inactive instances, failed
+ * shared labels, min_vantages, per_vantage, instance labels and fingerprints, inactive instances, failed
  * evaluations, the source's newest-samples cap, and lbw_rule_check's refusals. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -622,6 +622,53 @@ static void min_vantages_two_of_three(void **state)
     assert_true(active(&g, "b"));
 }
 
+/* per_vantage: what each vantage measures about itself (an agent's host) is its own instance,
+ * labelled with the vantage; all/any keep joining on the same vantage. */
+static void per_vantage_instances(void **state)
+{
+    struct fx *f = *state;
+    struct got g;
+    char k[LBW_KEY_MAX];
+    one(f, "probe_success", "a", "lb1", 0);
+    one(f, "probe_success", "a", "lb2", 1);
+    one(f, "probe_success", "a", "lb3", 0);
+    put(f, key_of(k, "lbwatch_tls_chain_length", "a", "lb1", NULL, NULL), NOW - 5 * SEC, 3);
+    put(f, key_of(k, "lbwatch_tls_chain_length", "a", "lb2", NULL, NULL), NOW - 5 * SEC, 3);
+    commit(f);
+    struct lbw_condition c = thr("probe_success", LBW_AGG_LAST, 5 * MIN, LBW_CMP_EQ, 0);
+    struct lbw_rule r = rule_of(&c, 1);
+    r.per_vantage = 1;
+    assert_int_equal(eval(f, &r, &g), 3);
+    const struct lbw_instance *i1 = find(&g, "vantage", "lb1"), *i2 = find(&g, "vantage", "lb2");
+    assert_true(i1->active);
+    assert_false(i2->active);
+    assert_true(find(&g, "vantage", "lb3")->active);
+    assert_int_equal(i1->vantages_seen, 1);
+    assert_int_equal(i1->vantages_true, 1);
+    assert_string_equal(i1->labels, "ALERTS{alertname=\"TestAlert\",probe=\"tls\","
+                                    "severity=\"warning\",target=\"a\",vantage=\"lb1\"}");
+    assert_true(i1->fingerprint != find(&g, "vantage", "lb3")->fingerprint);
+
+    /* all: each vantage's children meet on that vantage only: lb3 has no chain length */
+    struct lbw_condition chain = thr("lbwatch_tls_chain_length", LBW_AGG_LAST, 5 * MIN,
+                                     LBW_CMP_GT, 2);
+    struct lbw_condition both = {.kind = LBW_COND_ALL, .children = {&c, &chain}, .nchildren = 2};
+    r = rule_of(&both, 1);
+    r.per_vantage = 1;
+    assert_int_equal(eval(f, &r, &g), 3);
+    assert_true(find(&g, "vantage", "lb1")->active);
+    assert_false(find(&g, "vantage", "lb2")->active);
+    assert_false(find(&g, "vantage", "lb3")->active);
+
+    /* absent over no series at all stands for every vantage: no vantage label to add */
+    struct lbw_condition gone = leaf(LBW_COND_ABSENT, "lbwatch_process_up", 5 * MIN);
+    r = rule_of(&gone, 1);
+    r.per_vantage = 1;
+    assert_int_equal(eval(f, &r, &g), 1);
+    assert_true(g.v[0].active);
+    assert_null(strstr(g.v[0].labels, "vantage"));
+}
+
 /* ---- labels and fingerprints ----------------------------------------------------------------- */
 
 static void instance_labels_and_fingerprint(void **state)
@@ -846,6 +893,10 @@ static void check_refusals(void **state)
     expect_refused(&r, "name: must be letters, digits and '_', not starting with a digit");
     r = rule_of(&ok, 0);
     expect_refused(&r, "min_vantages: must be at least 1");
+    r = rule_of(&ok, 2);
+    r.per_vantage = 1;
+    expect_refused(&r, "min_vantages: must be 1 with per_vantage (each vantage is its own "
+                       "instance)");
     r = rule_of(&ok, 1);
     r.for_ms = -1;
     expect_refused(&r, "for: must not be negative");
@@ -967,6 +1018,7 @@ int main(void)
         T(all_with_absent_child),
         T(absent_over_no_series_joins_every_vantage),
         T(min_vantages_two_of_three),
+        T(per_vantage_instances),
         T(instance_labels_and_fingerprint),
         T(labels_that_do_not_fit_fail_the_evaluation),
         T(read_error_reports_nothing),

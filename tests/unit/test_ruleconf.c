@@ -99,6 +99,7 @@ static const char full[] =
     "          - change: {metric: lbwatch_tls_chain_length, window: 1d, op: \">=\", value: 0.5,"
     " relative: true}\n"
     "  - name: Errors\n"
+    "    per_vantage: true\n"
     "    threshold: {metric: lbwatch_probe_errors_total, agg: rate, window: 15m, op: \">\", "
     "value: 0.1}\n"
     "  - name: Gone\n"
@@ -185,7 +186,9 @@ static void full_config(void **state)
     assert_true(any->children[1]->value == 0.5);
     assert_int_equal(any->children[1]->cmp, LBW_CMP_GE);
 
+    assert_false(r->per_vantage);
     r = rule_named(&rs, "Errors");
+    assert_true(r->per_vantage);
     assert_int_equal(r->cond.agg, LBW_AGG_RATE);
     assert_true(r->cond.value == 0.1);
     r = rule_named(&rs, "Gone");
@@ -339,12 +342,18 @@ static void errors_in_rules(void **state)
                  "lbwatch.yaml:3:19: rules[0].min_vantages: must be between 1 and 16, got 0");
     expect_error(R0 "    min_vantages: 17\n" THR "}\n",
                  "lbwatch.yaml:3:19: rules[0].min_vantages: must be between 1 and 16, got 17");
+    expect_error(R0 "    per_vantage: true\n    min_vantages: 2\n" THR "}\n",
+                 "lbwatch.yaml:2:5: rules[0]: min_vantages: must be 1 with per_vantage (each "
+                 "vantage is its own instance)");
+    expect_error(R0 "    per_vantage: yes please\n" THR "}\n",
+                 "lbwatch.yaml:3:18: rules[0].per_vantage: expected true or false, got \"yes "
+                 "please\"");
     expect_error(R0 "    for: soon\n" THR "}\n",
                  "lbwatch.yaml:3:10: rules[0].for: bad duration \"soon\" (use e.g. 500ms, 10s, "
                  "5m, 1h)");
     expect_error(R0 "    summary: x\n" THR "}\n",
                  "lbwatch.yaml:3:5: unknown key 'summary' in 'rules[0]' (expected name, severity, "
-                 "for, min_vantages, labels, annotations, threshold, change, absent, anomaly, all, "
+                 "for, min_vantages, per_vantage, labels, annotations, threshold, change, absent, anomaly, all, "
                  "any)");
     expect_error(R0 "    severity: info\n",
                  "lbwatch.yaml:2:5: rules[0]: needs a condition: threshold, change, absent, "

@@ -3,6 +3,7 @@
 #include "probes/hoststat.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,9 @@ struct parse_ctx {
     uint64_t seen[LBW_HOSTSTAT_FS_MAX];
     size_t header_len;
     char header[LBW_HOSTSTAT_HEADER_MAX];
+    /* the derived gauges' inputs */
+    double cpu_busy, cpu_all;   /* seconds since the last collection, summed over CPUs */
+    double mem_total, mem_available;    /* bytes; NaN until seen */
 };
 
 struct lbw_hoststat {
@@ -70,6 +74,8 @@ static void ctx_init(struct parse_ctx *c, const struct lbw_emitter *e)
     c->statfs_arg = NULL;
     c->nseen = 0;
     c->header_len = 0;
+    c->cpu_busy = c->cpu_all = 0;
+    c->mem_total = c->mem_available = NAN;
 }
 
 static void put(struct parse_ctx *c, const char *metric, const struct lbw_label *l, size_t nl,
@@ -92,11 +98,33 @@ static const char *const cpu_modes[] = {"user", "nice", "system", "idle",
                                         "iowait", "irq", "softirq", "steal"};
 static const char *const guest_modes[] = {"user", "nice"};
 
+#define CPU_IDLE 3
+#define CPU_IOWAIT 4
+#define CPU_MODES 8         /* the fields that add up to the CPU's time (guest is in user) */
+
+/* Adds one CPU's time since its last collection to the busy and total sums: every mode but
+ * idle and iowait is busy. Needs the counters of both collections. */
+static void cpu_account(struct parse_ctx *c, const struct cpu_prev *before, const double *v,
+                        const int *have)
+{
+    double busy = 0, all = 0;
+    for (size_t i = 0; i < CPU_MODES; i++) {
+        if (!have[i] || !before->have[i])
+            continue;
+        double d = v[i] - before->v[i];
+        all += d;
+        if (i != CPU_IDLE && i != CPU_IOWAIT)
+            busy += d;
+    }
+    c->cpu_busy += busy;
+    c->cpu_all += all;
+}
+
 /* Keeps one CPU's counters from going backwards, as node_exporter does: the kernel's idle and
  * iowait can dip (NO_HZ accounting), which rate() would read as a counter reset. An idle
  * drop of a second or more means the CPU was unplugged and came back: start again from the new
- * values. */
-static void cpu_monotone(struct cpu_prev *prev, double *v, const int *have)
+ * values. Returns 1 when it started again (or had nothing before). */
+static int cpu_monotone(struct cpu_prev *prev, double *v, const int *have)
 {
     int reset = !prev->valid || (have[3] && prev->v[3] - v[3] >= 1.0);
     for (size_t i = 0; i < CPU_FIELDS; i++) {
@@ -108,6 +136,7 @@ static void cpu_monotone(struct cpu_prev *prev, double *v, const int *have)
         prev->have[i] = 1;
     }
     prev->valid = 1;
+    return reset;
 }
 
 static void stat_cpu(struct parse_ctx *c, struct lbw_span name, const char *line, size_t len,
@@ -127,8 +156,11 @@ static void stat_cpu(struct parse_ctx *c, struct lbw_span name, const char *line
             have[i] = 1;
         }
     }
-    if (c->cpus && idnum < LBW_HOSTSTAT_CPUS_MAX)
-        cpu_monotone(&c->cpus[idnum], v, have);
+    if (c->cpus && idnum < LBW_HOSTSTAT_CPUS_MAX) {
+        struct cpu_prev before = c->cpus[idnum];
+        if (!cpu_monotone(&c->cpus[idnum], v, have))
+            cpu_account(c, &before, v, have);
+    }
     for (size_t i = 0; i < CPU_FIELDS; i++) {
         if (!have[i])
             continue;
@@ -167,6 +199,13 @@ static int line_stat(void *arg, const char *line, size_t len)
         break;
     }
     return 0;
+}
+
+/* The busy share of all CPUs' time since the last collection, when time has passed. */
+static void finish_stat(struct parse_ctx *c)
+{
+    if (c->cpu_all > 0)
+        put(c, "lbwatch_host_cpu_busy_ratio", NULL, 0, c->cpu_busy / c->cpu_all);
 }
 
 /* --- /proc/loadavg -------------------------------------------------------------------------- */
@@ -220,8 +259,20 @@ static int line_meminfo(void *arg, const char *line, size_t len)
     if (kb && !lbw_procfs_eq(unit, "kB"))
         return 0; /* a unit we do not know */
     snprintf(metric, sizeof(metric), "node_memory_%s%s", name, kb ? "_bytes" : "");
-    put(c, metric, NULL, 0, kb ? (double)v * 1024 : (double)v);
+    double value = kb ? (double)v * 1024 : (double)v;
+    put(c, metric, NULL, 0, value);
+    if (kb && strcmp(name, "MemTotal") == 0)
+        c->mem_total = value;
+    else if (kb && strcmp(name, "MemAvailable") == 0)
+        c->mem_available = value;
     return 0;
+}
+
+/* MemAvailable / MemTotal, when the file had both (MemAvailable exists since Linux 3.14). */
+static void finish_meminfo(struct parse_ctx *c)
+{
+    if (c->mem_total > 0 && !isnan(c->mem_available))
+        put(c, "lbwatch_host_memory_available_ratio", NULL, 0, c->mem_available / c->mem_total);
 }
 
 /* --- /proc/diskstats ------------------------------------------------------------------------ */
@@ -469,10 +520,14 @@ static int line_filenr(void *arg, const char *line, size_t len)
     for (int i = 0; i < 3; i++)
         if (!lbw_procfs_token(line, len, &pos, &t[i]))
             return 1;
-    if (lbw_procfs_u64(t[0], &alloc) == 0)
+    int have_alloc = lbw_procfs_u64(t[0], &alloc) == 0;
+    int have_max = lbw_procfs_u64(t[2], &max) == 0;
+    if (have_alloc)
         put(c, "node_filefd_allocated", NULL, 0, (double)alloc);
-    if (lbw_procfs_u64(t[2], &max) == 0)
+    if (have_max)
         put(c, "node_filefd_maximum", NULL, 0, (double)max);
+    if (have_alloc && have_max && max > 0)
+        put(c, "lbwatch_host_filefd_used_ratio", NULL, 0, (double)alloc / (double)max);
     return 1;
 }
 
@@ -654,7 +709,9 @@ int lbw_hoststat_parse_meminfo(const char *buf, size_t len, const struct lbw_emi
 {
     struct parse_ctx c;
     ctx_init(&c, e);
-    return parse_buf(&c, buf, len, line_meminfo);
+    parse_buf(&c, buf, len, line_meminfo);
+    finish_meminfo(&c);
+    return c.emitted;
 }
 
 int lbw_hoststat_parse_diskstats(const char *buf, size_t len, const struct lbw_emitter *e)
@@ -717,19 +774,20 @@ static const struct source {
     lbw_procfs_line_fn fn;
     int kind;
     int optional; /* absent when IPv6 is disabled */
+    void (*finish)(struct parse_ctx *c);    /* emits what needs the whole file; NULL */
 } sources[] = {
-    {"stat", line_stat, SRC_PLAIN, 0},
-    {"loadavg", line_loadavg, SRC_PLAIN, 0},
-    {"meminfo", line_meminfo, SRC_PLAIN, 0},
-    {"diskstats", line_diskstats, SRC_PLAIN, 0},
-    {"self/mounts", line_mounts, SRC_MOUNTS, 0},
-    {"sys/fs/file-nr", line_filenr, SRC_PLAIN, 0},
-    {"net/snmp", line_netstat, SRC_PLAIN, 0},
-    {"net/netstat", line_netstat, SRC_PLAIN, 0},
-    {"net/sockstat", line_sockstat, SRC_PLAIN, 0},
-    {"net/sockstat6", line_sockstat, SRC_PLAIN, 1},
-    {"net/tcp", line_tcp, SRC_TCP4, 0},
-    {"net/tcp6", line_tcp, SRC_TCP6, 1},
+    {"stat", line_stat, SRC_PLAIN, 0, finish_stat},
+    {"loadavg", line_loadavg, SRC_PLAIN, 0, NULL},
+    {"meminfo", line_meminfo, SRC_PLAIN, 0, finish_meminfo},
+    {"diskstats", line_diskstats, SRC_PLAIN, 0, NULL},
+    {"self/mounts", line_mounts, SRC_MOUNTS, 0, NULL},
+    {"sys/fs/file-nr", line_filenr, SRC_PLAIN, 0, NULL},
+    {"net/snmp", line_netstat, SRC_PLAIN, 0, NULL},
+    {"net/netstat", line_netstat, SRC_PLAIN, 0, NULL},
+    {"net/sockstat", line_sockstat, SRC_PLAIN, 0, NULL},
+    {"net/sockstat6", line_sockstat, SRC_PLAIN, 1, NULL},
+    {"net/tcp", line_tcp, SRC_TCP4, 0, finish_tcp},
+    {"net/tcp6", line_tcp, SRC_TCP6, 1, finish_tcp},
 };
 
 int lbw_hoststat_new(struct lbw_hoststat **out, const char *proc_root, char *err,
@@ -780,8 +838,8 @@ static int collect_source(struct lbw_hoststat *h, const struct source *s,
     c->family = s->kind == SRC_TCP6 ? "ipv6" : "ipv4";
     if (lbw_procfs_stream(h->proc_fd, s->path, h->buf, sizeof(h->buf), s->fn, c, &h->skipped) < 0)
         return -1;
-    if (s->kind == SRC_TCP4 || s->kind == SRC_TCP6)
-        finish_tcp(c);
+    if (s->finish)
+        s->finish(c);
     h->last_samples += (size_t)c->emitted;
     return 0;
 }

@@ -48,6 +48,15 @@
  *                      function) is read only when netlink is unavailable or the collector
  *                      reads another proc_root.
  *
+ * Derived gauges, so that rules and the status page need no arithmetic across series:
+ *   lbwatch_host_cpu_busy_ratio          the share of all CPUs' time since the collector's
+ *                      previous collection that was not idle or iowait (0..1), from the
+ *                      per-mode counters as kept monotone above; only from the collector (the
+ *                      parse function has no previous collection), only for CPUs seen in both
+ *                      collections without a restart, and only when time has passed
+ *   lbwatch_host_memory_available_ratio  MemAvailable / MemTotal (when the file has both)
+ *   lbwatch_host_filefd_used_ratio       allocated / maximum file handles (maximum > 0)
+ *
  * Depends on probes/sample, probes/procfs and probes/sockdiag.
  */
 #ifndef LBW_HOSTSTAT_H

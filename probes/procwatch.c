@@ -575,6 +575,9 @@ int lbw_procwatch_emit(const struct lbw_procwatch *w, const struct lbw_emitter *
         if (st->open_fds >= 0 && st->max_fds >= 0)
             n += lbw_emit1(e, "lbwatch_process_max_fds", "process", label,
                            (double)st->max_fds) == 0;
+        if (st->open_fds >= 0 && st->max_fds > 0)
+            n += lbw_emit1(e, "lbwatch_process_fds_used_ratio", "process", label,
+                           (double)st->open_fds / (double)st->max_fds) == 0;
     }
     return n;
 }

@@ -23,6 +23,8 @@
  *                                          open; /proc/PID/fd, whose size is the count on
  *                                          Linux 6.2+, else counted entry by entry)
  *   lbwatch_process_max_fds                that process's soft RLIMIT_NOFILE (/proc/PID/limits)
+ *   lbwatch_process_fds_used_ratio         open_fds / max_fds (when the limit is above 0), so a
+ *                                          rule needs no arithmetic across series
  *   lbwatch_process_start_time_seconds     the main process's start, unix time (boot time +
  *                                          starttime ticks / USER_HZ)
  *   lbwatch_process_restarts_total         times the main process changed (another PID, or the
@@ -31,8 +33,8 @@
  *                                          process seen, so a restart observed only as down
  *                                          then up again counts once
  * Only up, count and restarts are emitted while a watch is down. open_fds needs permission to
- * read the process's fd directory (root or the same user); without it that metric, and
- * max_fds, are left out.
+ * read the process's fd directory (root or the same user); without it that metric, max_fds
+ * and the ratio are left out.
  *
  * Every /proc file read is untrusted text parsed with bounds checks (the parse functions below
  * are fuzzed); a process that vanishes mid-scan is skipped. Memory is fixed: a few small

@@ -119,7 +119,9 @@ static void meminfo_real(void **state)
     (void)state;
     size_t n = fixture(HOST "meminfo");
     int got = lbw_hoststat_parse_meminfo(fbuf, n, &em);
-    assert_int_equal(got, 54); /* every line of the capture */
+    assert_int_equal(got, 55); /* every line of the capture, and the available ratio */
+    assert_float_equal(sc_val(&cap, "lbwatch_host_memory_available_ratio"),
+                       24093808.0 / 24684084.0, 1e-12);
     assert_float_equal(sc_val(&cap, "node_memory_MemTotal_bytes"), 24684084.0 * 1024, 0);
     assert_float_equal(sc_val(&cap, "node_memory_MemFree_bytes"), 23901820.0 * 1024, 0);
     assert_float_equal(sc_val(&cap, "node_memory_MemAvailable_bytes"), 24093808.0 * 1024, 0);
@@ -144,6 +146,7 @@ static void meminfo_edge(void **state)
     assert_float_equal(sc_val(&cap, "node_memory_DirectMap_huge_x_bytes"), 1024, 0);
     assert_true(isnan(sc_val(&cap, "node_memory_SwapFree_bytes")));     /* beyond 64 bits */
     assert_true(isnan(sc_val(&cap, "node_memory_MemAvailable_bytes"))); /* cut off */
+    assert_true(isnan(sc_val(&cap, "lbwatch_host_memory_available_ratio"))); /* so no ratio */
     assert_true(isnan(sc_val(&cap, "node_memory_Odd_bytes")));          /* unknown unit */
 }
 
@@ -253,11 +256,16 @@ static void filenr(void **state)
 {
     (void)state;
     size_t n = fixture(HOST "sys/fs/file-nr");
-    assert_int_equal(lbw_hoststat_parse_filenr(fbuf, n, &em), 2);
+    assert_int_equal(lbw_hoststat_parse_filenr(fbuf, n, &em), 3);
     assert_float_equal(sc_val(&cap, "node_filefd_allocated"), 1351, 0);
     assert_float_equal(sc_val(&cap, "node_filefd_maximum"), 2466170, 0);
+    assert_float_equal(sc_val(&cap, "lbwatch_host_filefd_used_ratio"), 1351.0 / 2466170, 1e-15);
     n = fixture(EDGE "filenr_short");
     assert_int_equal(lbw_hoststat_parse_filenr(fbuf, n, &em), 0);
+    sc_reset(&cap);
+    static const char zero_max[] = "12 0 0\n";
+    assert_int_equal(lbw_hoststat_parse_filenr(zero_max, sizeof(zero_max) - 1, &em), 2);
+    assert_true(isnan(sc_val(&cap, "lbwatch_host_filefd_used_ratio")));
 }
 
 static void netstat_real(void **state)
@@ -410,6 +418,52 @@ static void cpu_counters_monotone(void **state)
     tu_rmrf(dir);
 }
 
+/* The CPU busy ratio: every mode but idle and iowait over all of them, summed over the CPUs
+ * seen in both collections; none on the first collection, when no time passed, or when
+ * every CPU started again; a CPU that started again (hot-plug) or is new is left out. */
+static void cpu_busy_ratio(void **state)
+{
+    (void)state;
+    char dir[256], err[256], line[512];
+    struct lbw_hoststat *h;
+    const char *busy = "lbwatch_host_cpu_busy_ratio";
+    long hz = sysconf(_SC_CLK_TCK);
+    assert_int_equal(tu_tmpdir("lbw-hoststat", dir, sizeof(dir)), 0);
+    assert_int_equal(lbw_hoststat_new(&h, dir, err, sizeof(err)), 0);
+
+    /* fields: user nice system idle iowait irq softirq steal guest guest_nice */
+    collect_stat(h, dir, "cpu  0 0 0 0 0 0 0 0 0 0\n"
+                         "cpu0 1000 0 500 10000 100 0 0 0 50 0\n"
+                         "cpu1 2000 10 500 20000 100 0 0 0 0 0\n");
+    assert_true(isnan(sc_val(&cap, busy)));             /* nothing to compare with yet */
+    collect_stat(h, dir, "cpu  0 0 0 0 0 0 0 0 0 0\n"
+                         "cpu0 1000 0 500 10000 100 0 0 0 50 0\n"
+                         "cpu1 2000 10 500 20000 100 0 0 0 0 0\n");
+    assert_true(isnan(sc_val(&cap, busy)));             /* no time passed */
+    /* cpu0: user +60 system +20 idle +100 iowait +20 irq +10 softirq +5 steal +5 guest +40
+     * (guest is already in user): busy 100 of 220; cpu1: user +30 idle +150: 30 of 180 */
+    collect_stat(h, dir, "cpu  0 0 0 0 0 0 0 0 0 0\n"
+                         "cpu0 1060 0 520 10100 120 10 5 5 90 0\n"
+                         "cpu1 2030 10 500 20150 100 0 0 0 0 0\n");
+    assert_float_equal(sc_val(&cap, busy), 130.0 / 400.0, 1e-12);
+    /* iowait dips on cpu0 (held, so +0), and cpu2 appears (no previous reading: left out) */
+    collect_stat(h, dir, "cpu0 1160 0 520 10200 110 10 5 5 90 0\n"
+                         "cpu1 2030 10 500 20150 100 0 0 0 0 0\n"
+                         "cpu2 5 0 5 10 0 0 0 0 0 0\n");
+    assert_float_equal(sc_val(&cap, busy), 100.0 / 200.0, 1e-12);
+    /* cpu0 was unplugged and came back (idle dropped by 10 s): only cpu1 and cpu2 count */
+    snprintf(line, sizeof(line), "cpu0 5 0 1 %ld 2 0 0 0 0 0\n"
+                                 "cpu1 2030 10 500 20250 100 0 0 0 0 0\n"
+                                 "cpu2 55 0 5 60 0 0 0 0 0 0\n", 10200 - 10 * hz);
+    collect_stat(h, dir, line);
+    assert_float_equal(sc_val(&cap, busy), 50.0 / 200.0, 1e-12);
+    /* every CPU starts again: no ratio */
+    collect_stat(h, dir, "cpu0 1 0 0 1 0 0 0 0 0 0\n");
+    assert_true(isnan(sc_val(&cap, busy)));
+    lbw_hoststat_free(h);
+    tu_rmrf(dir);
+}
+
 static double sum_prefix(const struct samplecap *c, const char *prefix)
 {
     double s = 0;
@@ -479,6 +533,14 @@ static void collect_live(void **state)
     assert_int_equal(compared, (size_t)ncpu * 8);
     assert_true(sum_prefix(&second, "node_cpu_seconds_total{") >=
                 sum_prefix(&first, "node_cpu_seconds_total{"));
+    /* the derived gauges are shares; the CPU's needs the second collection (if a tick passed) */
+    assert_true(isnan(sc_val(&first, "lbwatch_host_cpu_busy_ratio")));
+    double cpu = sc_val(&second, "lbwatch_host_cpu_busy_ratio");
+    assert_true(isnan(cpu) || (cpu >= 0 && cpu <= 1));
+    double mem = sc_val(&second, "lbwatch_host_memory_available_ratio");
+    assert_true(mem > 0 && mem <= 1);
+    double fds = sc_val(&second, "lbwatch_host_filefd_used_ratio");
+    assert_true(fds > 0 && fds <= 1);
     sc_free(&second);
     lbw_hoststat_free(h);
     close(lfd);
@@ -548,6 +610,7 @@ int main(void)
         cmocka_unit_test_setup(listening, setup),
         cmocka_unit_test_setup(collect_fixture_tree, setup),
         cmocka_unit_test_setup(cpu_counters_monotone, setup),
+        cmocka_unit_test_setup(cpu_busy_ratio, setup),
         cmocka_unit_test_setup(collect_live, setup),
         cmocka_unit_test_setup(listening_netlink_matches_files, setup),
     };

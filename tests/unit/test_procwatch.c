@@ -239,11 +239,13 @@ static void fake_restarts(void **state)
     struct samplecap cap;
     sc_init(&cap);
     struct lbw_emitter e = sc_emitter(&cap);
-    assert_int_equal(lbw_procwatch_emit(w, &e), 8 + 8 + 3);
+    assert_int_equal(lbw_procwatch_emit(w, &e), 9 + 9 + 3);
     assert_float_equal(sc_val(&cap, "lbwatch_process_up{process=\"fakesrv\"}"), 1, 0);
     assert_float_equal(sc_val(&cap, "lbwatch_process_count{process=\"fakesrv\"}"), 2, 0);
     assert_float_equal(sc_val(&cap, "lbwatch_process_open_fds{process=\"fakesrv\"}"), 9, 0);
     assert_float_equal(sc_val(&cap, "lbwatch_process_max_fds{process=\"fakesrv\"}"), 1024, 0);
+    assert_float_equal(sc_val(&cap, "lbwatch_process_fds_used_ratio{process=\"fakesrv\"}"),
+                       9.0 / 1024, 1e-15);
     assert_float_equal(sc_val(&cap, "lbwatch_process_up{process=\"daemon\"}"), 1, 0);
     assert_float_equal(sc_val(&cap, "lbwatch_process_up{process=\"absent\"}"), 0, 0);
     assert_float_equal(sc_val(&cap, "lbwatch_process_restarts_total{process=\"absent\"}"), 0, 0);

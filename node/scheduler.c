@@ -39,7 +39,7 @@ struct job {
     char url[600];              /* HTTP jobs */
     char connect_to[300];
     const struct lbw_scrape_kind *scrape;   /* scrape jobs */
-    struct lbw_scrape_source source;
+    struct lbw_scrape_source source;    /* its memory is the job's, freed with it */
 };
 
 struct lbw_scheduler {
@@ -210,14 +210,17 @@ static int init_scrape_job(struct lbw_scheduler *s, struct job *j, const struct 
         [LBW_STATS_ADDRESS] = LBW_FETCH_TCP,
     };
     const struct scrape_kind *k = scrape_kind_of(st->kind);
-    if (!k || init_job(s, j, t, JOB_SCRAPE) != 0)
+    void *memory = k && k->kind->memory_size ? calloc(1, k->kind->memory_size) : NULL;
+    if (!k || (k->kind->memory_size && !memory) || init_job(s, j, t, JOB_SCRAPE) != 0) {
+        free(memory);
         return -1;
+    }
     j->scrape = k->kind;
     j->probe = k->kind->name;
     j->source = (struct lbw_scrape_source){
         .via = via[st->via], .url = st->url, .username = st->username,
         .password = st->password, .ca_file = st->ca_file, .path = st->socket, .ip = st->ip,
-        .port = st->port, .options = k->options ? k->options(st) : NULL,
+        .port = st->port, .options = k->options ? k->options(st) : NULL, .memory = memory,
     };
     return 0;
 }
@@ -324,14 +327,20 @@ void lbw_scheduler_stats(const struct lbw_scheduler *s, struct lbw_scheduler_sta
     *out = s->stats;
 }
 
+static void free_jobs(struct lbw_scheduler *s)
+{
+    for (size_t i = 0; i < s->njobs; i++)
+        free(s->jobs[i].source.memory);
+    free(s->jobs);
+    free(s);
+}
+
 static void on_job_closed(uv_handle_t *h)
 {
     struct job *j = h->data;
     struct lbw_scheduler *s = j->sched;
-    if (++s->closing == s->njobs) {
-        free(s->jobs);
-        free(s);
-    }
+    if (++s->closing == s->njobs)
+        free_jobs(s);
 }
 
 void lbw_scheduler_close(struct lbw_scheduler *s)
@@ -342,8 +351,7 @@ void lbw_scheduler_close(struct lbw_scheduler *s)
     lbw_http_prober_close(s->http);
     lbw_scraper_close(s->scraper);
     if (s->njobs == 0) {
-        free(s->jobs);
-        free(s);
+        free_jobs(s);
         return;
     }
     for (size_t i = 0; i < s->njobs; i++)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "probes/haproxy.h"
+#include "probes/haproxyderive.h"
 
 enum ask { ASK_NONE, ASK_CSV, ASK_INFO, ASK_STAT, ASK_CERTS, ASK_CERT };
 
@@ -125,6 +126,12 @@ static size_t haproxy_emit(void *state, const struct lbw_scrape_source *src,
     return failed;
 }
 
+static size_t haproxy_derive(void *state, void *memory, const struct lbw_emitter *e)
+{
+    struct state *st = state;
+    return lbw_haproxy_derive(memory, &st->stats, st->have_info ? &st->info : NULL, e);
+}
+
 static void haproxy_release(void *state)
 {
     struct state *st = state;
@@ -141,4 +148,6 @@ const struct lbw_scrape_kind lbw_haproxy_kind = {
     .take = haproxy_take,
     .emit = haproxy_emit,
     .release = haproxy_release,
+    .memory_size = sizeof(struct lbw_haproxy_memory),
+    .derive = haproxy_derive,
 };

@@ -11,6 +11,8 @@
  * Over HTTP, one GET of the stats page's CSV export (`stats uri /stats` gives /stats;csv):
  * the same frontends, backends and servers, without the process or certificates.
  * Every answer must parse, or the run fails with the command and the parser's reason.
+ * The kind remembers each source's counters from run to run (struct lbw_haproxy_memory) and
+ * derives the gauges of probes/haproxyderive.h from them.
  */
 #ifndef LBW_HAPROXYKIND_H
 #define LBW_HAPROXYKIND_H

@@ -208,8 +208,12 @@ size_t lbw_scrape_result_emit(const struct lbw_scrape_result *r, const struct lb
     size_t failed = 0;
     failed += lbw_emit(e, "probe_success", r->success ? 1 : 0) != 0;
     failed += lbw_emit(e, "probe_duration_seconds", r->seconds) != 0;
-    if (r->success && r->run)
-        failed += r->run->kind->emit(r->run->state, r->run->src, e);
+    if (!r->success || !r->run)
+        return failed;
+    const struct lbw_scrape_kind *kind = r->run->kind;
+    failed += kind->emit(r->run->state, r->run->src, e);
+    if (kind->derive && r->run->src->memory)
+        failed += kind->derive(r->run->state, r->run->src->memory, e);
     return failed;
 }
 

@@ -49,6 +49,9 @@ struct lbw_scrape_source {
     const char *ip;             /* TCP: IP address */
     uint16_t port;
     const void *options;        /* the kind's own options (e.g. an allow-list); NULL */
+    void *memory;               /* the kind's memory of this source (memory_size below, zeroed
+                                   before the first run, kept by the caller from run to run,
+                                   one block per source); NULL when the kind has none */
 };
 
 /* One request of a run. Over HTTP it is a GET of the source's URL and send is ignored; over a
@@ -75,6 +78,15 @@ struct lbw_scrape_kind {
     /* Frees what take kept in state; NULL when it keeps nothing that needs freeing. Called
      * once per run, whether it succeeded or not. */
     void (*release)(void *state);
+    /* What the kind remembers of a source from one successful run to the next, to derive
+     * rates and ratios of counters: memory_size bytes (src->memory) holding no pointers, so
+     * nothing needs freeing; 0 when it remembers nothing. */
+    size_t memory_size;
+    /* Describes what is derived from a successful run and the source's memory, and updates
+     * the memory; called after emit, with the same emitter. Returns the samples that could
+     * not be built. NULL when the kind derives nothing; not called when src->memory is
+     * NULL. */
+    size_t (*derive)(void *state, void *memory, const struct lbw_emitter *e);
 };
 
 /* A next function for kinds with one request: a GET over HTTP, nothing sent on a socket. */
@@ -106,7 +118,8 @@ int lbw_scrape_start(struct lbw_scraper *s, const struct lbw_scrape_kind *kind,
                      void *arg);
 
 /* Describes a result as samples: probe_success, probe_duration_seconds and, after a success,
- * the kind's samples. Call it from the callback. Returns the samples not built. */
+ * the kind's samples and what it derives (updating the source's memory). Call it from the
+ * callback, once. Returns the samples not built. */
 size_t lbw_scrape_result_emit(const struct lbw_scrape_result *r, const struct lbw_emitter *e);
 
 /* Runs in flight. */

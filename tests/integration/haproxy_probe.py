@@ -285,6 +285,33 @@ targets:
                                                 ("vantage", "it1")})) in m
                    for t in ("lb", "lb-tcp", "lb-page", "lb-bad", "lb-gone")) and m
     wait_until("haproxy probes of every target", all_probed, 30)
+
+    # derived gauges (probes/haproxyderive.h): a 5xx ratio once 20 responses accumulated
+    # between scrapes, the denied rate, and CurrConns/Maxconn from the same scrape
+    def ratio_key(target):
+        return ("lbwatch_haproxy_backend_http_5xx_ratio",
+                frozenset({("probe", "haproxy"), ("target", target), ("vantage", "it1"),
+                           ("proxy", "be_app")}))
+
+    md = wait_until("5xx ratios of be_app", lambda: (lambda m: all(
+        ratio_key(t) in m for t in ("lb", "lb-page")) and m)(metrics(web)), 30)
+    dbase = {"probe": "haproxy", "vantage": "it1"}
+    for t in ("lb", "lb-page"):
+        if md[ratio_key(t)] != 0:
+            fail("%s: 5xx ratio %g, but be_app answers 200 only" % (t, md[ratio_key(t)]))
+        if get(md, "lbwatch_haproxy_frontend_requests_denied_rate", target=t, proxy="fe_https",
+               **dbase) != 0:
+            fail("%s: denied requests, but fe_https denies nothing" % t)
+    used = get(md, "lbwatch_haproxy_connections_used_ratio", target="lb", **dbase)
+    cur = get(md, "haproxy_process_current_connections", target="lb", **dbase)
+    mx = get(md, "haproxy_process_max_connections", target="lb", **dbase)
+    if used != cur / mx:
+        fail("connections used ratio %r, but %g / %g from the same scrape" % (used, cur, mx))
+    if any(k[0] == "lbwatch_haproxy_connections_used_ratio" and ("target", "lb-page") in k[1]
+           for k in md):
+        fail("the stats page has no show info, yet a connections ratio appeared for lb-page")
+    ok("derived: be_app 5xx ratio 0 (socket and page), denied rate 0, connections %g / %g = %g"
+       % (cur, mx, used))
     time.sleep(1.5)
 
     auth = "YWRtaW46czNjcmV0"  # admin:s3cret

@@ -465,6 +465,7 @@ struct sample {
 };
 
 static struct {
+    int64_t ts;                 /* the emitter's timestamp */
     int n;
     int success;
     char error[240];
@@ -476,7 +477,7 @@ static struct {
 static void collect(void *arg, const char *key, int64_t ts, double v)
 {
     (void)arg;
-    assert_int_equal(ts, 42);
+    assert_int_equal(ts, R.ts ? R.ts : 42);
     assert_true(R.ns < sizeof(R.s) / sizeof(R.s[0]));
     snprintf(R.s[R.ns].key, LBW_KEY_MAX, "%s", key);
     R.s[R.ns++].v = v;
@@ -503,7 +504,7 @@ static void on_scraped(void *arg, const struct lbw_scrape_result *r)
 {
     static const struct lbw_label base[] = {{"probe", "haproxy"}, {"target", "lb"},
                                             {"vantage", "n1"}};
-    struct lbw_emitter e = {collect, NULL, base, 3, 42};
+    struct lbw_emitter e = {collect, NULL, base, 3, R.ts ? R.ts : 42};
     (void)arg;
     R.n++;
     R.success = r->success;
@@ -620,6 +621,52 @@ static void haproxy_over_http(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The source's memory carries counters from one run to the next: the kind derives ratios and
+ * rates from their increase (probes/haproxyderive.h); without memory nothing is derived. */
+static void haproxy_memory_across_runs(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct fake fk;
+    char *fixture = G.stat;
+    char first[] = "# pxname,svname,type,dreq,hrsp_2xx,hrsp_5xx\n"
+                   "fe,FRONTEND,0,10,100,0\nbe,BACKEND,1,0,100,0\n";
+    char second[] = "# pxname,svname,type,dreq,hrsp_2xx,hrsp_5xx\n"
+                    "fe,FRONTEND,0,30,150,50\nbe,BACKEND,1,0,150,50\n";
+    struct lbw_haproxy_options no_certs = {.certificates = 0};
+    struct lbw_scrape_source src = {.via = LBW_FETCH_UNIX, .path = G.sock, .options = &no_certs};
+    uv_loop_init(&loop);
+    fake_listen_unix(&fk, &loop, G.sock, HAPROXY);
+    scrape_once(&loop, &src, 5000);
+    assert_true(R.success);
+    assert_false(has("lbwatch_haproxy_connections_used_ratio"));
+
+    assert_true(lbw_haproxy_kind.memory_size > 0);
+    src.memory = calloc(1, lbw_haproxy_kind.memory_size);
+    G.stat = first;
+    R.ts = 1000;
+    scrape_once(&loop, &src, 5000);
+    assert_true(value("lbwatch_haproxy_connections_used_ratio{" BASE "}") == 0); /* 0 / 9984 */
+    assert_false(has("lbwatch_haproxy_backend_http_5xx_ratio"));
+    G.stat = second;
+    R.ts = 3000;
+    scrape_once(&loop, &src, 5000);
+    assert_true(value("lbwatch_haproxy_backend_http_5xx_ratio{probe=\"haproxy\",proxy=\"be\","
+                      "target=\"lb\",vantage=\"n1\"}") == 0.5);
+    assert_true(value("lbwatch_haproxy_frontend_requests_denied_rate{probe=\"haproxy\","
+                      "proxy=\"fe\",target=\"lb\",vantage=\"n1\"}") == 10);
+    /* a failed run derives nothing and leaves the memory as it was */
+    fake_close(&fk);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    scrape_once(&loop, &src, 5000);
+    assert_false(R.success);
+    assert_int_equal(R.ns, 2);
+    G.stat = fixture;
+    R.ts = 0;
+    free(src.memory);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* --- set-up ---------------------------------------------------------------------------------- */
 
 static char *slurp(const char *path, size_t *len)
@@ -668,6 +715,7 @@ int main(void)
         cmocka_unit_test(haproxy_over_the_socket),
         cmocka_unit_test(haproxy_failures),
         cmocka_unit_test(haproxy_over_http),
+        cmocka_unit_test(haproxy_memory_across_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -28,8 +28,18 @@
 #define SMS_MAX_EXTRA 8
 
 /* The default rules' certificate alerts, inhibited while their target is down. */
-static const char *const cert_alerts[] = {"CertExpiringSoon", "CertExpiryCritical",
-                                          "CertHostnameMismatch", "CertChainUntrusted"};
+/* default_inhibit: while the source alert fires, the target alert of the same labels (equal)
+ * is not notified. */
+static const struct default_inhibit {
+    const char *source, *target;
+    const char *equal[2];
+} default_inhibits[] = {
+    {"TargetDown", "CertExpiringSoon", {"target", NULL}},
+    {"TargetDown", "CertExpiryCritical", {"target", NULL}},
+    {"TargetDown", "CertHostnameMismatch", {"target", NULL}},
+    {"TargetDown", "CertChainUntrusted", {"target", NULL}},
+    {"BackendDown", "BackendServerDown", {"target", "proxy"}},
+};
 
 /* --- secrets --------------------------------------------------------------------------------- */
 
@@ -417,32 +427,33 @@ static void read_inhibit_rule(struct lbw_confread *r, struct yseq *s, size_t i,
         ymap_fail(&m, ir->nsource ? "target" : "source", "needs at least one matcher");
 }
 
-/* The configured inhibit rules, then (default_inhibit) TargetDown over each certificate
- * alert of the same target. */
+/* The configured inhibit rules, then (default_inhibit) the default ones: TargetDown over each
+ * certificate alert of the same target, BackendDown over its servers' BackendServerDown. */
 static void read_inhibit(struct lbw_confread *r, struct ymap *m, struct lbw_alerting *a)
 {
     struct yseq s;
     int defaults = 1;
     size_t n = ymap_seq(m, "inhibit", Y_OPTIONAL, &s) ? yseq_len(&s) : 0;
-    size_t ncert = sizeof(cert_alerts) / sizeof(cert_alerts[0]);
+    size_t ndef = sizeof(default_inhibits) / sizeof(default_inhibits[0]);
     ymap_bool(m, "default_inhibit", Y_OPTIONAL, &defaults);
     if (n > MAX_INHIBIT) {
         ymap_fail(m, "inhibit", "at most %d rules", MAX_INHIBIT);
         return;
     }
-    size_t total = n + (defaults ? ncert : 0);
+    size_t total = n + (defaults ? ndef : 0);
     struct lbw_inhibit_rule *v = total ? lbw_conf_alloc(r, total * sizeof(*v)) : NULL;
     if (total && !v)
         return;
     for (size_t i = 0; i < n && !ydoc_failed(r->d); i++)
         read_inhibit_rule(r, &s, i, &v[i]);
-    for (size_t i = 0; defaults && i < ncert; i++) {
+    for (size_t i = 0; defaults && i < ndef; i++) {
+        const struct default_inhibit *d = &default_inhibits[i];
         struct lbw_inhibit_rule *ir = &v[n + i];
-        ir->source[0] = (struct lbw_matcher){"alertname", "TargetDown", 0};
-        ir->target[0] = (struct lbw_matcher){"alertname", cert_alerts[i], 0};
+        ir->source[0] = (struct lbw_matcher){"alertname", d->source, 0};
+        ir->target[0] = (struct lbw_matcher){"alertname", d->target, 0};
         ir->nsource = ir->ntarget = 1;
-        ir->equal[0] = "target";
-        ir->nequal = 1;
+        for (size_t k = 0; k < 2 && d->equal[k]; k++)
+            ir->equal[ir->nequal++] = d->equal[k];
     }
     a->route.inhibit = v;
     a->route.ninhibit = total;

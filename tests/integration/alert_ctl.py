@@ -22,7 +22,10 @@ import lbwcluster as lc  # noqa: E402
 ALERT = "ProbeFailing"
 SILENCED_S = 6          # a silenced alert stays undelivered this long (group_wait is 1 s)
 ALL_DEFAULT_RULES = ("CertExpiringSoon, CertExpiryCritical, CertHostnameMismatch, "
-                     "CertChainUntrusted, TargetDown, HandshakeSlow")
+                     "CertChainUntrusted, TargetDown, HandshakeSlow, BackendServerDown, "
+                     "BackendDown, Backend5xxRatioHigh, RequestsDeniedSpike, "
+                     "ConnectionsNearLimit, ProcessDown, ProcessFileDescriptorsHigh, "
+                     "HostCPUBusy, HostMemoryLow, HostFileDescriptorsHigh")
 
 
 def setup(c):

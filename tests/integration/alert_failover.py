@@ -27,7 +27,10 @@ SLOW_DELAY_S = 8        # the slow sink answers this late: the kill happens befo
 FLAKY_FAILS = 3         # the flaky sink fails this many requests first
 AFTER_RESUME_S = 6      # how long the old leader is watched after SIGCONT
 ALL_DEFAULT_RULES = ("CertExpiringSoon, CertExpiryCritical, CertHostnameMismatch, "
-                     "CertChainUntrusted, TargetDown, HandshakeSlow")
+                     "CertChainUntrusted, TargetDown, HandshakeSlow, BackendServerDown, "
+                     "BackendDown, Backend5xxRatioHigh, RequestsDeniedSpike, "
+                     "ConnectionsNearLimit, ProcessDown, ProcessFileDescriptorsHigh, "
+                     "HostCPUBusy, HostMemoryLow, HostFileDescriptorsHigh")
 
 
 def setup(c):

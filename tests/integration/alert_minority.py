@@ -23,7 +23,10 @@ FAILS = 3               # the sink answers 503 to this many requests first
 CUT_OFF_S = 12          # how long the majority stays frozen
 QUIET_S = 5             # after both deliveries, nothing more may come
 ALL_DEFAULT_RULES = ("CertExpiringSoon, CertExpiryCritical, CertHostnameMismatch, "
-                     "CertChainUntrusted, TargetDown, HandshakeSlow")
+                     "CertChainUntrusted, TargetDown, HandshakeSlow, BackendServerDown, "
+                     "BackendDown, Backend5xxRatioHigh, RequestsDeniedSpike, "
+                     "ConnectionsNearLimit, ProcessDown, ProcessFileDescriptorsHigh, "
+                     "HostCPUBusy, HostMemoryLow, HostFileDescriptorsHigh")
 
 
 def setup(c):

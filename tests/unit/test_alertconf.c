@@ -375,7 +375,7 @@ static void full_config_every_field(void **state)
     assert_int_equal(warn->nroutes, 0);
 
     /* the configured inhibit rules, then the defaults */
-    assert_int_equal(rc->ninhibit, 2 + 4);
+    assert_int_equal(rc->ninhibit, 2 + 5);
     const struct lbw_inhibit_rule *ir = &rc->inhibit[0];
     assert_int_equal(ir->nsource, 1);
     assert_matcher(&ir->source[0], "alertname", "TargetDown", 0);
@@ -461,8 +461,15 @@ static void defaults(void **state)
     assert_int_equal(root->repeat_interval_ms, 0);
     assert_int_equal(root->nroutes, 0);
 
-    /* default_inhibit: a target that is down inhibits each of its certificate alerts */
-    assert_int_equal(a->route.ninhibit, 4);
+    /* default_inhibit: a target that is down inhibits each of its certificate alerts, a
+     * backend that is down its servers' alerts */
+    assert_int_equal(a->route.ninhibit, 5);
+    const struct lbw_inhibit_rule *servers = default_inhibit_for(&a->route, "BackendServerDown");
+    assert_non_null(servers);
+    assert_matcher(&servers->source[0], "alertname", "BackendDown", 0);
+    assert_int_equal(servers->nequal, 2);
+    assert_string_equal(servers->equal[0], "target");
+    assert_string_equal(servers->equal[1], "proxy");
     static const char *const certs[] = {"CertExpiringSoon", "CertExpiryCritical",
                                         "CertHostnameMismatch", "CertChainUntrusted"};
     for (size_t i = 0; i < 4; i++) {
@@ -524,7 +531,7 @@ static void default_inhibit_off(void **state)
     lbw_config_free(c);
 
     c = load_ok(SMALL "  default_inhibit: true\n  inhibit: []\n");
-    assert_int_equal(c->alerting.route.ninhibit, 4);
+    assert_int_equal(c->alerting.route.ninhibit, 5);
     lbw_config_free(c);
 }
 

@@ -18,6 +18,14 @@
 #define MIN_MS 60000
 #define DAY_S 86400.0
 
+#define NDEFAULTS 16
+static const char *const default_names[NDEFAULTS] = {
+    "CertExpiringSoon", "CertExpiryCritical", "CertHostnameMismatch", "CertChainUntrusted",
+    "TargetDown", "HandshakeSlow", "BackendServerDown", "BackendDown", "Backend5xxRatioHigh",
+    "RequestsDeniedSpike", "ConnectionsNearLimit", "ProcessDown", "ProcessFileDescriptorsHigh",
+    "HostCPUBusy", "HostMemoryLow", "HostFileDescriptorsHigh",
+};
+
 /* Reads text's rules as node/config.c's read_config does (then closing the top level).
  * Returns 0 with *out filled, or -1 with the error in err. */
 static int read_rules(const char *text, struct lbw_rules *out, char *err, size_t errlen)
@@ -110,15 +118,17 @@ static void full_config(void **state)
     (void)state;
     struct lbw_rules rs;
     read_ok(full, &rs);
-    assert_int_equal(rs.nrules, 3 + 6);
+    assert_int_equal(rs.nrules, 13 + 6);
     /* the defaults left on come first, in their order, then the configured ones */
     assert_string_equal(rs.rules[0].name, "CertExpiryCritical");
     assert_string_equal(rs.rules[1].name, "CertHostnameMismatch");
     assert_string_equal(rs.rules[2].name, "CertChainUntrusted");
-    assert_string_equal(rs.rules[3].name, "CertExpiringSoon");
-    assert_string_equal(rs.rules[8].name, "Gone");
+    assert_string_equal(rs.rules[3].name, "BackendServerDown");
+    assert_string_equal(rs.rules[12].name, "HostFileDescriptorsHigh");
+    assert_string_equal(rs.rules[13].name, "CertExpiringSoon");
+    assert_string_equal(rs.rules[18].name, "Gone");
 
-    const struct lbw_rule *r = &rs.rules[3];
+    const struct lbw_rule *r = &rs.rules[13];
     assert_int_equal(r->severity, LBW_SEV_WARNING);
     assert_int_equal(r->for_ms, 5 * MIN_MS);
     assert_int_equal(r->min_vantages, 1);
@@ -208,7 +218,7 @@ static void no_sections_gives_the_defaults(void **state)
     (void)state;
     struct lbw_rules rs;
     read_ok("{}\n", &rs);
-    assert_int_equal(rs.nrules, 6);
+    assert_int_equal(rs.nrules, NDEFAULTS);
     lbw_rules_free(&rs);
 }
 
@@ -222,8 +232,12 @@ static void default_rules(void **state)
                                         "CertHostnameMismatch", "CertChainUntrusted",
                                         "TargetDown", "HandshakeSlow"};
     read_ok("default_rules: {}\n", &rs);
-    assert_int_equal(rs.nrules, 6);
-    for (size_t i = 0; i < 6; i++) {
+    assert_int_equal(rs.nrules, NDEFAULTS);
+    for (size_t i = 0; i < NDEFAULTS; i++) {
+        assert_string_equal(rs.rules[i].name, default_names[i]);
+        assert_int_equal(rs.rules[i].nannotations, 2);
+    }
+    for (size_t i = 0; i < 6; i++) {   /* the certificate and TLS rules */
         const struct lbw_rule *r = &rs.rules[i];
         assert_string_equal(r->name, names[i]);
         assert_int_equal(r->nannotations, 2);
@@ -288,15 +302,19 @@ static void disable_default_rules(void **state)
     struct lbw_rules rs;
     read_ok("default_rules:\n  disable: [HandshakeSlow, CertHostnameMismatch, HandshakeSlow]\n",
             &rs);
-    assert_int_equal(rs.nrules, 4);
+    assert_int_equal(rs.nrules, NDEFAULTS - 2);
     assert_string_equal(rs.rules[0].name, "CertExpiringSoon");
     assert_string_equal(rs.rules[1].name, "CertExpiryCritical");
     assert_string_equal(rs.rules[2].name, "CertChainUntrusted");
     assert_string_equal(rs.rules[3].name, "TargetDown");
+    assert_string_equal(rs.rules[4].name, "BackendServerDown");
     lbw_rules_free(&rs);
 
     read_ok("default_rules:\n  disable: [CertExpiringSoon, CertExpiryCritical, "
-            "CertHostnameMismatch, CertChainUntrusted, TargetDown, HandshakeSlow]\n", &rs);
+            "CertHostnameMismatch, CertChainUntrusted, TargetDown, HandshakeSlow, "
+            "BackendServerDown, BackendDown, Backend5xxRatioHigh, RequestsDeniedSpike, "
+            "ConnectionsNearLimit, ProcessDown, ProcessFileDescriptorsHigh, HostCPUBusy, "
+            "HostMemoryLow, HostFileDescriptorsHigh]\n", &rs);
     assert_int_equal(rs.nrules, 0);
     lbw_rules_free(&rs);
 }
@@ -312,7 +330,10 @@ static void errors_in_default_rules(void **state)
     expect_error("default_rules:\n  disable: [TargetDown, Nope]\n",
                  "lbwatch.yaml:2:25: default_rules.disable[1]: unknown default rule \"Nope\" (the "
                  "default rules are CertExpiringSoon, CertExpiryCritical, CertHostnameMismatch, "
-                 "CertChainUntrusted, TargetDown, HandshakeSlow)");
+                 "CertChainUntrusted, TargetDown, HandshakeSlow, BackendServerDown, BackendDown, "
+                 "Backend5xxRatioHigh, RequestsDeniedSpike, ConnectionsNearLimit, ProcessDown, "
+                 "ProcessFileDescriptorsHigh, HostCPUBusy, HostMemoryLow, "
+                 "HostFileDescriptorsHigh)");
     expect_error("default_rules:\n  disable: TargetDown\n",
                  "lbwatch.yaml:2:12: default_rules.disable: expected a sequence, got \"TargetDown\"");
     expect_error("default_rules:\n  enable: [TargetDown]\n",

@@ -9,6 +9,8 @@
 
 #include "node/alertpage.h"
 #include "node/fsm.h"
+#include "node/hostpage.h"
+#include "node/lbpage.h"
 #include "node/view.h"
 #include "probes/sample.h"
 
@@ -46,7 +48,10 @@ static const char css[] =
     "background:#4a1d1f;color:#ffb3b3;font-weight:600}main .alarm{margin:0 0 12px}"
     "h2{font-size:13px;text-transform:uppercase;letter-spacing:.6px;color:#8a97a6;"
     "margin:18px 0 8px}main h2:first-child{margin-top:0}.quiet{color:#8a97a6;margin:0}"
-    "td code{color:#d7dde4;background:#222c38;padding:1px 5px;border-radius:3px;font-size:12px}";
+    "td code{color:#d7dde4;background:#222c38;padding:1px 5px;border-radius:3px;font-size:12px}"
+    "table.lb{margin-bottom:14px}th.lbt{text-transform:none;letter-spacing:0;font-size:13px;"
+    "font-weight:400;color:#d7dde4}td.ind{padding-left:32px}tr.srv td{padding-top:5px;"
+    "padding-bottom:5px;font-size:13px}";
 
 static void badge(struct lbw_buf *b, const char *cls, const char *text)
 {
@@ -386,7 +391,11 @@ void lbw_page_status(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
                            "<th>Handshake (1 h)</th><th>HTTP</th></tr>\n");
     for (size_t i = 0; i < ctx->cfg->ntargets; i++)
         target_rows(&r->body, ctx, &v, &ctx->cfg->targets[i], now);
-    lbw_buf_puts(&r->body, "</table></main>");
+    lbw_buf_puts(&r->body, "</table>\n");
+    lbw_lbpage_render(&r->body, &v, ctx->store, ctx->cfg->node.name, now);
+    lbw_hostpage_hosts(&r->body, &v, ctx->store, now);
+    lbw_hostpage_traffic(&r->body, &v, ctx->store, now);
+    lbw_buf_puts(&r->body, "</main>");
     lbw_view_free(&v);
     lbw_buf_printf(&r->body,
                    "<footer>lbwatch %s &middot; %llu series &middot; %llu probes run, %llu "

@@ -1,7 +1,9 @@
 /* page.h - the status page at "/": targets, each vantage's up/down state with the reason,
  * certificate days left, chain and hostname problems, TLS version and cipher, handshake
  * latency with a one-hour sparkline, HTTP status and the port-80 redirect check; cluster
- * health; and (node/alertpage.h) active alerts, failing receivers and silences. */
+ * health; (node/alertpage.h) active alerts, failing receivers and silences; and, when their
+ * series exist, the balancers' own statistics (node/lbpage.h) and their hosts and traffic from
+ * agents (node/hostpage.h). */
 #ifndef LBW_PAGE_H
 #define LBW_PAGE_H
 

@@ -1,6 +1,7 @@
 /* view.c - current series grouped by target, vantage and probe. See view.h. */
 #include "node/view.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,4 +234,40 @@ void lbw_view_sorted(const struct lbw_view *v, size_t *idx)
         idx[i] = i;
     if (v->ncur > 1)
         qsort_r(idx, v->ncur, sizeof(*idx), cmp_idx, (void *)v);
+}
+
+int lbw_view_increase(struct lbw_store *st, const char *key, int64_t from, double *inc,
+                      double *seconds)
+{
+    struct lbw_point *p = malloc(LBW_VIEW_RATE_POINTS * sizeof(*p));
+    long n = p ? lbw_store_recent(st, key, strlen(key), from, p, LBW_VIEW_RATE_POINTS) : -1;
+    double sum = 0;
+    for (long i = 1; i < n; i++)
+        sum += p[i].value >= p[i - 1].value ? p[i].value - p[i - 1].value : p[i].value;
+    int ok = n >= 2 && p[n - 1].ts_ms > p[0].ts_ms && !isnan(sum);
+    if (ok) {
+        *inc = sum;
+        *seconds = (double)(p[n - 1].ts_ms - p[0].ts_ms) / 1000;
+    }
+    free(p);
+    return ok;
+}
+
+int lbw_view_rate(struct lbw_store *st, const char *key, int64_t from, double *out)
+{
+    double inc, seconds;
+    if (!lbw_view_increase(st, key, from, &inc, &seconds))
+        return 0;
+    *out = inc / seconds;
+    return 1;
+}
+
+int lbw_view_latest(struct lbw_store *st, const char *key, int64_t since, double *out)
+{
+    int64_t ts;
+    double v;
+    if (lbw_store_last(st, key, strlen(key), &ts, &v) != 1 || ts < since)
+        return 0;
+    *out = v;
+    return 1;
 }

@@ -61,4 +61,19 @@ size_t lbw_view_target_groups(const struct lbw_view *v, const char *target, size
 /* Current series sorted by key (for /metrics): fills idx (ncur entries, caller-allocated). */
 void lbw_view_sorted(const struct lbw_view *v, size_t *idx);
 
+/* The increase of counter key over its samples since from (at most the newest
+ * LBW_VIEW_RATE_POINTS), a drop counting as a reset to 0 as in Prometheus, without
+ * extrapolation; *seconds is the time between the first and last of them. Returns 1, or 0
+ * when there are fewer than two samples, no time between them, or the store fails. */
+#define LBW_VIEW_RATE_POINTS 512
+int lbw_view_increase(struct lbw_store *st, const char *key, int64_t from, double *inc,
+                      double *seconds);
+
+/* The per-second rate of counter key since from (lbw_view_increase). Returns 1 or 0. */
+int lbw_view_rate(struct lbw_store *st, const char *key, int64_t from, double *out);
+
+/* The latest sample of key if it is not older than since, whether or not it is current in its
+ * group (a gauge emitted only now and then). Returns 1 with *out, else 0. */
+int lbw_view_latest(struct lbw_store *st, const char *key, int64_t since, double *out);
+
 #endif

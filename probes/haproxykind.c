@@ -11,7 +11,13 @@
 
 enum ask { ASK_NONE, ASK_CSV, ASK_INFO, ASK_STAT, ASK_CERTS, ASK_CERT };
 
+/* What HAProxy answers a certificate command while another CLI session holds the
+ * certificates' lock (every node of a cluster reads the same socket). */
+static const char locked_answer[] = "Can't show!";
+
 struct state {
+    unsigned repeats;           /* requests sent again: step - repeats is the logical step */
+    unsigned tries;             /* of the current request */
     int have_info;
     struct lbw_haproxy_info info;
     struct lbw_haproxy_stats stats;
@@ -27,10 +33,12 @@ static int want_certificates(const struct lbw_scrape_source *src)
     return !o || o->certificates;
 }
 
-/* What step asks for: over HTTP the CSV; on a socket info, stat, the list, then each file. */
+/* What step asks for: over HTTP the CSV; on a socket info, stat, the list, then each file.
+ * A request sent again takes a step of its own: those are not counted. */
 static enum ask ask_of(const struct state *st, const struct lbw_scrape_source *src,
                        unsigned step)
 {
+    step -= st->repeats;
     if (src->via == LBW_FETCH_HTTP)
         return step == 0 ? ASK_CSV : ASK_NONE;
     if (step < 2)
@@ -63,7 +71,7 @@ static int haproxy_next(void *state, const struct lbw_scrape_source *src, unsign
         break;
     case ASK_CERT:
         /* a listed name always fits: LBW_HAPROXY_CERT_MAX escaped is well under the size */
-        return lbw_haproxy_cert_command(st->list.files[step - 3], req->send,
+        return lbw_haproxy_cert_command(st->list.files[step - st->repeats - 3], req->send,
                                         sizeof(req->send)) > 0;
     }
     snprintf(req->send, sizeof(req->send), "%s", cmd);
@@ -85,11 +93,31 @@ static int take_list(struct state *st, const char *text, size_t len, char *err, 
     return 0;
 }
 
+#define LOCKED_TRIES 3      /* sends of a certificate command that finds the lock taken */
+
+/* 1 when the answer to a certificate command says another session holds the lock. */
+static int locked(enum ask ask, const char *text, size_t len)
+{
+    size_t n = sizeof(locked_answer) - 1;
+    return (ask == ASK_CERTS || ask == ASK_CERT) && len >= n && memcmp(text, locked_answer, n) == 0;
+}
+
 static int haproxy_take(void *state, const struct lbw_scrape_source *src, unsigned step,
                         const char *text, size_t len, char *err, size_t errlen)
 {
     struct state *st = state;
-    switch (ask_of(st, src, step)) {
+    enum ask ask = ask_of(st, src, step);
+    if (locked(ask, text, len)) {
+        /* ask again; after the last try go on without it: certificates change rarely, and
+         * the statistics matter more than one round of their dates */
+        if (++st->tries < LOCKED_TRIES)
+            st->repeats++;          /* the next step sends this request again */
+        else
+            st->tries = 0;          /* without it: no list (so no files), or one date less */
+        return 0;
+    }
+    st->tries = 0;
+    switch (ask) {
     case ASK_CSV:
     case ASK_STAT:
         return lbw_haproxy_stat_parse(text, len, &st->stats, err, errlen);
@@ -99,7 +127,8 @@ static int haproxy_take(void *state, const struct lbw_scrape_source *src, unsign
     case ASK_CERTS:
         return take_list(st, text, len, err, errlen);
     case ASK_CERT:
-        if (lbw_haproxy_cert_parse(text, len, &st->certs[st->ncerts], err, errlen) != 0)
+        if (st->ncerts >= st->list.nfiles ||
+            lbw_haproxy_cert_parse(text, len, &st->certs[st->ncerts], err, errlen) != 0)
             return -1;
         st->ncerts++;
         return 0;

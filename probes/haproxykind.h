@@ -10,7 +10,11 @@
  *                       LBW_HAPROXY_CERTS_MAX files per run
  * Over HTTP, one GET of the stats page's CSV export (`stats uri /stats` gives /stats;csv):
  * the same frontends, backends and servers, without the process or certificates.
- * Every answer must parse, or the run fails with the command and the parser's reason.
+ * Every answer must parse, or the run fails with the command and the parser's reason; but a
+ * certificate command that finds the certificates locked by another CLI session ("Can't
+ * show!", as when several nodes read one socket at once) is sent again, at most three times
+ * in all, and then left out of this run: the list (no certificates this time) or one file's
+ * dates.
  * The kind remembers each source's counters from run to run (struct lbw_haproxy_memory) and
  * derives the gauges of probes/haproxyderive.h from them.
  */

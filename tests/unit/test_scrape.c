@@ -28,6 +28,8 @@ static struct {
     char sock[300];
     char *info, *stat, *cert;
     size_t info_len, stat_len, cert_len;
+    const char *locked_cmd;     /* this command finds the certificates locked ... */
+    int locked_times;           /* ... this many more times */
 } G;
 
 /* --- a fake server: one request per connection --------------------------------------------- */
@@ -98,6 +100,10 @@ static char *cert_detail(const char *file)
 
 static char *haproxy_answer(const char *req)
 {
+    if (G.locked_cmd && strcmp(req, G.locked_cmd) == 0 && G.locked_times > 0) {
+        G.locked_times--;
+        return strdup("Can't show!\nOperations on certificates are currently locked!\n\n");
+    }
     if (strcmp(req, "show info\n") == 0)
         return strdup(G.info);
     if (strcmp(req, "show stat\n") == 0)
@@ -621,6 +627,44 @@ static void haproxy_over_http(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Another CLI session (another node) holds the certificates' lock: the command is sent again,
+ * and after three tries the run goes on without that answer instead of failing. */
+static void haproxy_certificates_locked(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct fake fk;
+    uv_loop_init(&loop);
+    fake_listen_unix(&fk, &loop, G.sock, HAPROXY);
+    struct lbw_scrape_source src = {.via = LBW_FETCH_UNIX, .path = G.sock};
+    G.locked_cmd = "show ssl cert /etc/haproxy/c.pem\n";
+    G.locked_times = 2;     /* the third try gets the dates */
+    scrape_once(&loop, &src, 5000);
+    assert_true(R.success);
+    assert_int_equal(R.requests, 7);
+    assert_true(value("lbwatch_haproxy_ssl_cert_not_after_seconds{cert=\"/etc/haproxy/c.pem\","
+                      BASE "}") == 1797968841);
+    G.locked_times = 3;     /* never: that file's dates are left out, the rest is there */
+    scrape_once(&loop, &src, 5000);
+    assert_true(R.success);
+    assert_int_equal(R.requests, 7);
+    assert_false(has("lbwatch_haproxy_ssl_cert_not_after_seconds{cert=\"/etc/haproxy/c.pem\""));
+    assert_true(has("lbwatch_haproxy_ssl_cert_not_after_seconds{cert=\"/etc/haproxy/a b.pem\""));
+    assert_true(value("lbwatch_haproxy_ssl_certs{" BASE "}") == 2);
+    G.locked_cmd = "show ssl cert\n";
+    G.locked_times = 3;     /* the list: no certificates this time, statistics all the same */
+    scrape_once(&loop, &src, 5000);
+    assert_true(R.success);
+    assert_int_equal(R.requests, 5);
+    assert_false(has("lbwatch_haproxy_ssl_cert"));
+    assert_true(has("haproxy_server_status{"));
+    assert_int_equal(G.locked_times, 0);
+    G.locked_cmd = NULL;
+    fake_close(&fk);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* The source's memory carries counters from one run to the next: the kind derives ratios and
  * rates from their increase (probes/haproxyderive.h); without memory nothing is derived. */
 static void haproxy_memory_across_runs(void **state)
@@ -715,6 +759,7 @@ int main(void)
         cmocka_unit_test(haproxy_over_the_socket),
         cmocka_unit_test(haproxy_failures),
         cmocka_unit_test(haproxy_over_http),
+        cmocka_unit_test(haproxy_certificates_locked),
         cmocka_unit_test(haproxy_memory_across_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

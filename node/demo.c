@@ -6,11 +6,15 @@
  *   expiring   valid certificate that expires in 5 days
  *   wronghost  valid certificate that names another host
  *   down       a closed port
- * and a webhook sink (node/demosink) that prints each notification the cluster sends. It
- * writes a node config per node (a cluster of N voters, raft over mutual TLS on loopback ports,
- * a random write token for `lbwatch ctl`, alerting with the default rules to the sink) and runs `lbwatch node` children (node i serves its
- * page on http://127.0.0.1:(8440+i)/). Ctrl-C (or SIGTERM) stops the children and removes the
- * dir. */
+ * and a webhook sink (node/demosink) that prints each notification the cluster sends. When
+ * HAProxy is installed it also runs one as a fifth target, balancer (node/demobalancer: a TLS
+ * frontend on 127.0.0.1:8448, backends web with one server up and one down and api, its stats
+ * socket read by the nodes), with a few requests a second through it (node/demotraffic). It
+ * writes a node config per node (a cluster of N voters, raft over mutual TLS on loopback
+ * ports, a random write token for `lbwatch ctl`, alerting with the default rules to the sink)
+ * and runs `lbwatch node` children (node i serves its page on http://127.0.0.1:(8440+i)/) and
+ * HAProxy (node/demochild: one more child is one more spawn). Ctrl-C (or SIGTERM) stops the
+ * children and removes the dir. */
 #include "node/demo.h"
 
 #include <errno.h>
@@ -30,14 +34,19 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "node/demobalancer.h"
+#include "node/demochild.h"
 #include "node/demosink.h"
 #include "node/demotargets.h"
+#include "node/demotraffic.h"
 #include "node/log.h"
 #include "node/pki.h"
 #include "probes/tlsio.h"
 
 #define DEMO_MAX_NODES 5
 #define WEB_PORT_BASE 8440
+#define BALANCER_PORT 8448      /* the demo HAProxy's TLS frontend, when the port is free */
+#define TRAFFIC_INTERVAL_MS 250
 #define DAY (24 * 3600)
 
 struct demo_target {
@@ -59,8 +68,11 @@ struct demo {
     struct lbw_demo_sink *sink;
     uint16_t raft_ports[DEMO_MAX_NODES];
     char token_sha256[65];
-    uv_process_t procs[DEMO_MAX_NODES];
-    int running;                /* children not yet exited */
+    int has_balancer;           /* HAProxy is installed and its files are written */
+    struct lbw_demo_balancer balancer;
+    struct lbw_demo_server *web1, *api1;
+    struct lbw_demo_traffic *traffic;
+    struct lbw_demo_children children;
     int stopping;
     int failed;
     uv_signal_t sigint, sigterm;
@@ -72,9 +84,9 @@ static void usage(FILE *out)
             "usage: lbwatch demo [--nodes N]\n\n"
             "Runs lbwatch on loopback with no set-up: a throwaway PKI, config and data in a\n"
             "temp dir, four demo TLS targets served by this process (healthy, expiring in\n"
-            "5 days, wrong host name, down), a webhook sink that prints every notification,\n"
-            "and a cluster of N lbwatch nodes (default 3)\n"
-            "monitoring them.\n"
+            "5 days, wrong host name, down), a real HAProxy when " LBW_DEMO_HAPROXY " exists\n"
+            "(target balancer: one backend server down), a webhook sink that prints every\n"
+            "notification, and a cluster of N lbwatch nodes (default 3) monitoring them.\n"
             "Node i serves its status page on http://127.0.0.1:(8440+i)/. Ctrl-C stops\n"
             "everything and removes the temp dir.\n\n"
             "  --nodes N   how many nodes to run (1-%d)\n"
@@ -107,6 +119,19 @@ static uint16_t closed_port(void)
     }
     close(fd);
     return ntohs(a.sin_port);
+}
+
+/* 1 when nobody listens on 127.0.0.1:port (it can be bound now). */
+static int port_free(uint16_t port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+             bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
 }
 
 static int make_cluster_pki(struct demo *d)
@@ -167,6 +192,38 @@ static int start_target(struct demo *d, struct demo_target *t, X509 *ca, EVP_PKE
     return 0;
 }
 
+/* The balancer's backend servers, ports and files (HAProxy starts with the nodes). Returns 0
+ * when it is ready, -1 (after saying why) when the demo goes on without it. */
+static int setup_balancer(struct demo *d, X509 *ca, EVP_PKEY *ca_key)
+{
+    struct lbw_demo_balancer *b = &d->balancer;
+    int64_t now = (int64_t)time(NULL);
+    struct lbw_cert_spec spec = {.cn = LBW_DEMO_BALANCER_NAME, .not_before = now - DAY,
+                                 .not_after = now + 90 * DAY, .dns = {LBW_DEMO_BALANCER_NAME}};
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    char err[256] = "cannot start its backend servers";
+    int rc = lbw_demo_http_server(&d->web1, &d->loop, 0, "lbwatch demo web1\n") == 0 &&
+                     lbw_demo_http_server(&d->api1, &d->loop, 0, "lbwatch demo api1\n") == 0 &&
+                     (b->web2 = closed_port()) != 0
+                 ? 0 : -1;
+    if (rc == 0) {
+        b->web1 = lbw_demo_server_port(d->web1);
+        b->api1 = lbw_demo_server_port(d->api1);
+        b->port = port_free(BALANCER_PORT) ? BALANCER_PORT : closed_port();
+        if (b->port != BALANCER_PORT)
+            log_warn("demo", "balancer: port %d is taken, using %u", BALANCER_PORT, b->port);
+        rc = lbw_pki_make_cert(&spec, ca, ca_key, &cert, &key, err, sizeof(err)) == 0 &&
+                     lbw_demo_balancer_write(b, d->dir, cert, key, err, sizeof(err)) == 0
+                 ? 0 : -1;
+    }
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (rc != 0)
+        log_error("demo", "balancer: %s; going on without it", err);
+    return rc;
+}
+
 static int start_targets(struct demo *d)
 {
     char dir[300], err[256];
@@ -199,6 +256,11 @@ static int start_targets(struct demo *d)
     int rc = 0;
     for (int i = 0; i < 3 && rc == 0; i++)
         rc = start_target(d, &d->targets[i], ca, ca_key);
+    if (rc == 0 && !lbw_demo_haproxy_available())
+        log_info("demo", "%s not found: no balancer target (install haproxy to see one)",
+                 LBW_DEMO_HAPROXY);
+    else if (rc == 0)
+        d->has_balancer = setup_balancer(d, ca, ca_key) == 0;
     X509_free(ca);
     EVP_PKEY_free(ca_key);
     if (rc != 0)
@@ -270,6 +332,11 @@ static int write_node_config(struct demo *d, int i, char *path, size_t len)
     fprintf(f, "  - name: down\n    address: 127.0.0.1:%u\n    server_name: down.demo.test\n"
                "    ca_file: %s/targets/ca.crt\n",
             d->down_port, d->dir);
+    if (d->has_balancer)
+        fprintf(f, "  - name: balancer\n    address: 127.0.0.1:%u\n    server_name: %s\n"
+                   "    ca_file: %s/targets/ca.crt\n    http:\n      expect_body: \"demo web1\"\n"
+                   "    haproxy:\n      socket: %s\n",
+                d->balancer.port, LBW_DEMO_BALANCER_NAME, d->dir, d->balancer.socket);
     write_cluster(f, d);
     /* One notification per (alert, target); short timers so the demo pages within seconds. */
     fprintf(f, "alerting:\n  evaluation_interval: 2s\n  receivers:\n"
@@ -282,56 +349,71 @@ static int write_node_config(struct demo *d, int i, char *path, size_t len)
 
 static void stop_demo(struct demo *d);
 
-static void on_child_exit(uv_process_t *p, int64_t status, int signal)
+/* A node that exits on its own fails the demo; HAProxy dying is left for lbwatch to report. */
+static void on_child_exit(void *arg, const char *name, int64_t status, int signal, int critical,
+                          int expected)
 {
-    struct demo *d = p->data;
-    if (!d->stopping) {
-        log_error("demo", "node (pid %d) exited unexpectedly (status %lld, signal %d)", p->pid,
+    struct demo *d = arg;
+    if (!expected && critical) {
+        log_error("demo", "%s exited unexpectedly (status %lld, signal %d)", name,
                   (long long)status, signal);
         d->failed = 1;
+    } else if (!expected) {
+        log_error("demo", "%s exited (status %lld, signal %d): watch lbwatch notice", name,
+                  (long long)status, signal);
     }
-    uv_close((uv_handle_t *)p, NULL);
-    d->running--;
-    stop_demo(d);
+    if (critical || d->stopping)
+        stop_demo(d);
 }
 
 static int spawn_node(struct demo *d, int i)
 {
-    char exe[4096], cfg[300];
+    char exe[4096], cfg[300], name[16], err[256];
     size_t exelen = sizeof(exe);
     if (uv_exepath(exe, &exelen) != 0 || write_node_config(d, i, cfg, sizeof(cfg)) != 0)
         return -1;
     char *args[] = {exe, "node", "-c", cfg, NULL};
-    uv_stdio_container_t stdio[3] = {
-        {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 1},
-        {.flags = UV_INHERIT_FD, .data.fd = 2},
-    };
-    uv_process_options_t o = {.exit_cb = on_child_exit, .file = exe, .args = args,
-                              .stdio = stdio, .stdio_count = 3};
-    uv_process_t *p = &d->procs[i - 1];
-    p->data = d;
-    int rc = uv_spawn(&d->loop, p, &o);
-    if (rc != 0) {
-        log_error("demo", "cannot start node%d: %s", i, uv_strerror(rc));
+    snprintf(name, sizeof(name), "node%d", i);
+    if (lbw_demo_child_spawn(&d->children, name, args, 1, err, sizeof(err)) != 0) {
+        log_error("demo", "%s", err);
         return -1;
     }
-    d->running++;
     return 0;
 }
 
+/* HAProxy in the foreground, and traffic through it. Failing here leaves the target down. */
+static void start_balancer(struct demo *d)
+{
+    char err[256], ca[300];
+    char *args[] = {LBW_DEMO_HAPROXY, "-f", d->balancer.cfg, "-db", NULL};
+    if (lbw_demo_child_spawn(&d->children, "haproxy", args, 0, err, sizeof(err)) != 0) {
+        log_error("demo", "%s", err);
+        return;
+    }
+    snprintf(ca, sizeof(ca), "%s/targets/ca.crt", d->dir);
+    if (lbw_demo_traffic_start(&d->traffic, &d->loop, LBW_DEMO_BALANCER_NAME, d->balancer.port,
+                               ca, TRAFFIC_INTERVAL_MS, err, sizeof(err)) != 0)
+        log_error("demo", "balancer traffic: %s", err);
+}
+
+/* Stops the children and the traffic; once every child has exited, closes the rest so the
+ * loop ends. */
 static void stop_demo(struct demo *d)
 {
     if (!d->stopping) {
         d->stopping = 1;
-        for (int i = 0; i < d->nodes; i++)
-            if (d->procs[i].pid > 0 && !uv_is_closing((uv_handle_t *)&d->procs[i]))
-                uv_process_kill(&d->procs[i], SIGTERM);
+        lbw_demo_children_stop(&d->children);
+        lbw_demo_traffic_stop(d->traffic);
+        d->traffic = NULL;
     }
-    if (d->running > 0)
+    if (lbw_demo_children_running(&d->children) > 0)
         return;
     for (int i = 0; i < 3; i++)
         lbw_demo_server_close(d->targets[i].srv);
     lbw_demo_server_close(d->redirect);
+    lbw_demo_server_close(d->web1);
+    lbw_demo_server_close(d->api1);
+    d->web1 = d->api1 = NULL;
     if (d->sink) {
         lbw_demo_sink_stop(d->sink);
         d->sink = NULL;
@@ -366,8 +448,22 @@ static void print_banner(const struct demo *d)
            lbw_demo_sink_port(d->sink));
     printf("  targets: healthy (127.0.0.1:%u), expiring (127.0.0.1:%u, 5 days left),\n"
            "           wronghost (127.0.0.1:%u, certificate names other.example.net),\n"
-           "           down (127.0.0.1:%u, closed)\n\nPress Ctrl-C to stop.\n\n",
+           "           down (127.0.0.1:%u, closed),\n",
            d->targets[0].port, d->targets[1].port, d->targets[2].port, d->down_port);
+    if (!d->has_balancer) {
+        printf("           no balancer (it needs HAProxy at %s)\n", LBW_DEMO_HAPROXY);
+    } else {
+        printf("           balancer: HAProxy, TLS on https://%s:%u/ (127.0.0.1:%u)\n"
+               "             backend web: web1 127.0.0.1:%u up, web2 127.0.0.1:%u down "
+               "(closed)\n"
+               "             backend api: api1 127.0.0.1:%u; /admin is denied; %d requests "
+               "a second through it\n"
+               "             %s, stats socket %s\n",
+               LBW_DEMO_BALANCER_NAME, d->balancer.port, d->balancer.port, d->balancer.web1,
+               d->balancer.web2, d->balancer.api1, 1000 / TRAFFIC_INTERVAL_MS, d->balancer.cfg,
+               d->balancer.socket);
+    }
+    printf("\nPress Ctrl-C to stop.\n\n");
     fflush(stdout);
 }
 
@@ -412,6 +508,7 @@ int lbw_demo_main(int argc, char **argv)
         return 1;
     }
     uv_loop_init(&d.loop);
+    lbw_demo_children_init(&d.children, &d.loop, on_child_exit, &d);
     uv_signal_init(&d.loop, &d.sigint);
     uv_signal_init(&d.loop, &d.sigterm);
     d.sigint.data = d.sigterm.data = &d;
@@ -424,6 +521,8 @@ int lbw_demo_main(int argc, char **argv)
         ok = (d.raft_ports[i] = closed_port()) != 0;
     for (int i = 1; ok && i <= d.nodes; i++)
         ok = spawn_node(&d, i) == 0;
+    if (ok && d.has_balancer)
+        start_balancer(&d);
     if (ok)
         print_banner(&d);
     else

@@ -141,7 +141,7 @@ static void tls_on_connection(uv_stream_t *listener, int status)
         tls_close(c);
 }
 
-/* ---- plain HTTP (redirect) connections --------------------------------------------------- */
+/* ---- plain HTTP connections (backends, redirect) ------------------------------------- */
 
 static void tcp_closed(uv_handle_t *h) { conn_free(h->data); }
 
@@ -256,6 +256,18 @@ int lbw_demo_tls_server(struct lbw_demo_server **out, uv_loop_t *loop, SSL_CTX *
     SSL_CTX_up_ref(ctx);
     s->ctx = ctx;
     int rc = listen_on(s, port, tls_on_connection);
+    if (rc == 0)
+        *out = s;
+    return rc;
+}
+
+int lbw_demo_http_server(struct lbw_demo_server **out, uv_loop_t *loop, uint16_t port,
+                         const char *body)
+{
+    struct lbw_demo_server *s = server_new(loop, "HTTP/1.1 200 OK\r\n", body);
+    if (!s)
+        return UV_ENOMEM;
+    int rc = listen_on(s, port, tcp_on_connection);
     if (rc == 0)
         *out = s;
     return rc;

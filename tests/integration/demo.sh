@@ -2,9 +2,16 @@
 # demo.sh - `lbwatch demo` end to end: a 3-node cluster whose nodes agree on the leader and
 # the state hash; the four demo targets show the right state, from every vantage, on the
 # status page, /api/v1/targets and /metrics of http://127.0.0.1:8441/; the expiring
-# certificate pages exactly once (the demo's webhook sink logs it); Ctrl-C stops the demo
-# cleanly (exit 0) and removes its temp dir.
+# certificate pages exactly once (the demo's webhook sink logs it); with HAProxy installed,
+# the balancer target (a real HAProxy the demo runs, with traffic through it) shows its
+# frontend, backends and servers on the page and in /metrics, web2 DOWN, and
+# BackendServerDown pages exactly once; Ctrl-C stops the demo and HAProxy cleanly (exit 0)
+# and removes its temp dir.
 . tests/support/lib.sh
+
+HAPROXY=/usr/sbin/haproxy
+NTARGETS=4
+if [ -x "$HAPROXY" ]; then NTARGETS=5; else echo "# $HAPROXY not installed: the balancer is not tested"; fi
 
 WEB=http://127.0.0.1:8441
 if (exec 3<>/dev/tcp/127.0.0.1/8441) 2>/dev/null; then fail "port 8441 is already in use"; fi
@@ -13,7 +20,8 @@ if (exec 3<>/dev/tcp/127.0.0.1/8441) 2>/dev/null; then fail "port 8441 is alread
 DEMO=$!
 PIDS="$PIDS $DEMO"
 
-# every target has a TLS result, and healthy has its http and redirect results
+# every target has a TLS result, healthy has its http and redirect results, the balancer its
+# haproxy statistics
 ready() {
     curl -sf "$WEB/api/v1/targets" | python3 -c '
 import json, sys
@@ -21,10 +29,12 @@ d = json.load(sys.stdin)
 want = {"node1", "node2", "node3"}
 def vantages(t, probe):
     return {v["vantage"] for v in t["vantages"] if probe in v}
-ok = len(d["targets"]) == 4 and all(vantages(t, "tls") == want for t in d["targets"])
+ok = len(d["targets"]) == int(sys.argv[1]) and all(vantages(t, "tls") == want for t in d["targets"])
 h = [t for t in d["targets"] if t["name"] == "healthy"]
 ok = ok and h and vantages(h[0], "http") == want and vantages(h[0], "redirect") == want
-sys.exit(0 if ok else 1)'
+b = [t for t in d["targets"] if t["name"] == "balancer"]
+ok = ok and (not b or vantages(b[0], "haproxy") == want)
+sys.exit(0 if ok else 1)' "$NTARGETS"
 }
 for i in $(seq 600); do
     kill -0 "$DEMO" 2>/dev/null || { cat "$T/demo.log"; fail "demo exited"; }
@@ -32,7 +42,14 @@ for i in $(seq 600); do
     [ "$i" = 600 ] && { cat "$T/demo.log"; fail "demo did not produce results for all targets"; }
     sleep 0.1
 done
-pass "demo is up with results for 4 targets from 3 vantages"
+pass "demo is up with results for $NTARGETS targets from 3 vantages"
+dir=$(sed -n 's/^lbwatch demo is running (data in \(.*\))$/\1/p' "$T/demo.log")
+[ -d "$dir" ] || fail "demo data dir not found in its banner"
+if [ "$NTARGETS" = 5 ]; then
+    # the demo's HAProxy, so it is killed even if this script fails before Ctrl-C
+    HAPROXY_PID=$(pgrep -f "^$HAPROXY -f $dir/balancer/haproxy.cfg") || fail "the demo runs no haproxy"
+    PIDS="$PIDS $HAPROXY_PID"
+fi
 
 # the three nodes agree on the leader and, at the same applied index, on the state hash
 agree() {
@@ -72,7 +89,14 @@ dn = t["down"]["tls"]
 check(dn["success"] is False and "connection refused" in dn["error"], "down: %r" % dn.get("error"))
 check("not_after" not in dn, "down has no certificate")
 up = {x["name"]: x["up"] for x in d["targets"]}
-check(up == {"healthy": True, "expiring": True, "wronghost": True, "down": False}, "up flags %r" % up)
+want = {"healthy": True, "expiring": True, "wronghost": True, "down": False}
+if "balancer" in up:
+    want["balancer"] = True
+    b = t["balancer"]
+    check(b["tls"]["success"] and b["tls"]["hostname_match"] and b["tls"]["chain_verified"], "balancer tls")
+    check(b["haproxy"]["success"], "balancer haproxy statistics: %r" % b["haproxy"])
+    check(b["http"]["success"] and b["http"]["status_code"] == 200, "balancer http through haproxy")
+check(up == want, "up flags %r" % up)
 PY
 pass "targets API: healthy, expiring (5 days), wronghost (mismatch), down (refused)"
 
@@ -100,6 +124,60 @@ assert m['probe_http_status_code{probe="http",target="healthy",vantage="node1"}'
 PY
 pass "/metrics: expiry, hostname match, chain, success, handshake, version, http status"
 
+if [ "$NTARGETS" = 5 ]; then
+    # the derived gauges need two scrapes and 20 responses: wait for them, traffic flowing
+    balancer_metrics() {
+        curl -sf "$WEB/metrics" > "$T/metrics.txt" &&
+        grep -q '^lbwatch_haproxy_backend_http_5xx_ratio{probe="haproxy",proxy="web",target="balancer",vantage="node1"} ' "$T/metrics.txt" &&
+        grep -q '^lbwatch_haproxy_frontend_requests_denied_rate{probe="haproxy",proxy="www",target="balancer",vantage="node1"} ' "$T/metrics.txt"
+    }
+    wait_for 60 balancer_metrics || fail "no derived balancer gauges on /metrics"
+    python3 - "$T/metrics.txt" <<'PY' || fail "/metrics does not show the balancer as it is"
+import sys
+m = {}
+for line in open(sys.argv[1]):
+    if line.startswith("#") or not line.strip():
+        continue
+    k, v = line.rsplit(" ", 1)
+    m[k] = float(v)
+def get(metric, **labels):
+    labels.update(probe="haproxy", target="balancer", vantage="node1")
+    key = metric + "{" + ",".join('%s="%s"' % kv for kv in sorted(labels.items())) + "}"
+    if key not in m:
+        print("FAIL: no", key, file=sys.stderr); sys.exit(1)
+    return m[key]
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what, file=sys.stderr); sys.exit(1)
+check(get("probe_success") == 1, "haproxy probe")
+check(get("haproxy_server_status", proxy="web", server="web2", state="DOWN") == 1, "web2 DOWN")
+check(get("haproxy_server_status", proxy="web", server="web2", state="UP") == 0, "web2 not UP")
+check(get("haproxy_server_status", proxy="web", server="web1", state="UP") == 1, "web1 UP")
+check(get("haproxy_server_status", proxy="api", server="api1", state="UP") == 1, "api1 UP")
+check(get("haproxy_frontend_status", proxy="www", state="UP") == 1, "frontend www UP")
+check(get("haproxy_backend_active_servers", proxy="web") == 1, "web has one active server")
+check(get("haproxy_frontend_http_requests_total", proxy="www") > 0, "no requests through www")
+check(get("haproxy_frontend_requests_denied_total", proxy="www") > 0, "/admin was never denied")
+check(get("lbwatch_haproxy_backend_http_5xx_ratio", proxy="web") == 0, "web answers 5xx")
+check(0 < get("lbwatch_haproxy_frontend_requests_denied_rate", proxy="www") < 1, "denied rate")
+check(0 <= get("lbwatch_haproxy_connections_used_ratio") < 0.1, "connections ratio")
+PY
+    pass "/metrics: the balancer's frontend www, backends web (web2 DOWN) and api, traffic and its derived gauges"
+
+    curl -sf "$WEB/" > "$T/page.html"
+    for want in '<h2>Balancer</h2>' '<b>balancer</b> &middot; HAProxy 2' \
+                '<td class="t">www</td><td><span class="b ok">UP</span></td>' \
+                '<td class="t">web</td><td><span class="b ok">UP</span></td><td class="num">1 active, 0 backup</td>' \
+                '<td class="t">api</td><td><span class="b ok">UP</span></td>' \
+                '<td class="ind">web1</td><td><span class="b ok">UP</span></td><td>L7OK</td>' \
+                '<td class="ind">web2</td><td><span class="b bad">DOWN</span></td><td>L4CON</td>' \
+                '<td class="ind">api1</td><td><span class="b ok">UP</span></td>' \
+                'balancer/balancer.pem</code> <span class="b ok">90.0 days</span>'; do
+        grep -qF "$want" "$T/page.html" || fail "the page's Balancer section lacks: $want"
+    done
+    pass "status page: Balancer section with frontend www, backends web and api, web2 DOWN, the certificate"
+fi
+
 curl -sf "$WEB/" > "$T/page.html"
 grep -q 'MISMATCH' "$T/page.html" || fail "page does not flag the host name mismatch"
 grep -q '>DOWN<' "$T/page.html" || fail "page does not show the down target"
@@ -124,12 +202,34 @@ done
 curl -sf "$WEB/" | grep -q '>CertExpiringSoon<' || fail "status page does not list the alert"
 pass "the expiring certificate paged exactly once; every node lists the alert, the page shows it"
 
-dir=$(sed -n 's/^lbwatch demo is running (data in \(.*\))$/\1/p' "$T/demo.log")
-[ -d "$dir" ] || fail "demo data dir not found in its banner"
+if [ "$NTARGETS" = 5 ]; then
+    # web2 is DOWN: BackendServerDown (from two vantages, for 30 s) pages once, to the sink
+    server_pages() { grep -c 'demo webhook: firing BackendServerDown target=balancer (key [0-9a-f]\{64\})$' "$T/demo.log"; }
+    server_paged() { [ "$(server_pages)" -ge 1 ]; }
+    wait_for 90 server_paged || { cat "$T/demo.log"; fail "no BackendServerDown notification reached the demo sink"; }
+    sleep 5  # longer than group_wait and two evaluation intervals: a repeat would have come
+    [ "$(server_pages)" = 1 ] || { cat "$T/demo.log"; fail "BackendServerDown paged $(server_pages) times"; }
+    ! grep -q 'REPEAT of a key' "$T/demo.log" || { cat "$T/demo.log"; fail "the sink saw a key twice"; }
+    for p in 8441 8442 8443; do
+        curl -sf "http://127.0.0.1:$p/api/v1/alerts" | python3 -c '
+import json, sys
+a = [x for x in json.load(sys.stdin) if x["name"] == "BackendServerDown"]
+ok = len(a) == 1 and a[0]["state"] == "firing"
+ok = ok and {k: a[0]["labels"].get(k) for k in ("target", "proxy", "server")} == {"target": "balancer", "proxy": "web", "server": "web2"}
+sys.exit(0 if ok else 1)' || fail "node on port $p does not list BackendServerDown firing for web2"
+    done
+    ! grep -q 'firing BackendDown\|firing Backend5xxRatioHigh\|firing RequestsDeniedSpike\|firing ConnectionsNearLimit' "$T/demo.log" ||
+        { cat "$T/demo.log"; fail "a balancer rule fired that should not"; }
+    pass "BackendServerDown for web2 paged exactly once; every node lists it; no other balancer rule fired"
+fi
+
 kill -INT "$DEMO"
 rc=0; wait "$DEMO" || rc=$?
 [ "$rc" = 0 ] || { cat "$T/demo.log"; fail "demo exited $rc after Ctrl-C"; }
 [ ! -e "$dir" ] || fail "demo left $dir behind"
 ! (exec 3<>/dev/tcp/127.0.0.1/8441) 2>/dev/null || fail "node still serving after the demo stopped"
+if [ "$NTARGETS" = 5 ]; then
+    ! kill -0 "$HAPROXY_PID" 2>/dev/null || fail "haproxy (pid $HAPROXY_PID) still runs after the demo stopped"
+fi
 grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' "$T/demo.log" && { cat "$T/demo.log"; fail "sanitizer report"; }
-pass "Ctrl-C stops the demo, its node and removes $dir"
+pass "Ctrl-C stops the demo, its nodes and HAProxy, and removes $dir"

@@ -12,7 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define SECRET_MAX 4096
+#include "node/secretfile.h"
+
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 enum { SRC_URL = 1 << LBW_STATS_URL, SRC_SOCKET = 1 << LBW_STATS_SOCKET,
@@ -41,37 +42,16 @@ static void fail_value(struct ymap *m, const char *key, const char *why)
     ymap_fail(m, key, "%s, got %s", why, ydoc_what(v, got, sizeof(got)));
 }
 
-/* The text of a secret file without its final line break. Its contents are never reported. */
+/* The text of a secret file (node/secretfile.h), kept in the document. */
 static char *read_secret(struct ymap *m, const char *key)
 {
-    char *path = NULL, buf[SECRET_MAX + 1];
-    ssize_t n = -1;
-    int err = 0;
-    if (!ymap_path(m, key, Y_OPTIONAL, &path))
+    char buf[LBW_SECRET_MAX + 1];
+    size_t len;
+    if (!lbw_secret_read(m, key, 1, buf, &len))
         return NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        n = read(fd, buf, sizeof(buf));
-        err = errno;
-        close(fd);
-    } else {
-        err = errno;
-    }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    if (n < 0)
-        ymap_fail(m, key, "cannot read %s: %s", path, strerror(err));
-    else if (n > SECRET_MAX)
-        ymap_fail(m, key, "%s is longer than %d bytes", path, SECRET_MAX);
-    else if (n == 0)
-        ymap_fail(m, key, "%s is empty", path);
-    else if (memchr(buf, '\0', (size_t)n))
-        ymap_fail(m, key, "%s holds a NUL byte", path);
-    free(path);
-    if (ydoc_failed(m->doc))
-        return NULL;
-    buf[n] = '\0';
-    return ydoc_strdup(m->doc, buf);
+    char *s = ydoc_strdup(m->doc, buf);
+    explicit_bzero(buf, sizeof(buf));
+    return s;
 }
 
 static void read_url(struct ymap *m, struct lbw_target_stats *s)

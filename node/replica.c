@@ -38,9 +38,10 @@ struct lbw_replica {
 /* ---- what the parts report --------------------------------------------------------------- */
 
 static void on_reject(void *arg, uint64_t index, enum lbw_fsm_reject why,
-                      const struct lbw_identity *origin, const char *detail)
+                      const struct lbw_identity *origin, uint64_t seq, const char *detail)
 {
     (void)arg;
+    (void)seq;
     if (origin)
         log_warn("fsm", "entry %llu from %s %s (%llu) refused: %s (%s)",
                  (unsigned long long)index, origin->kind == LBW_ID_AGENT ? "agent" : "node",

@@ -27,7 +27,7 @@ struct agent {
     struct lbw_collector *collectors;
     size_t ncollectors;
     uint64_t seq;                   /* the last one used */
-    uint64_t rounds, samples_refused;
+    uint64_t rounds, samples_refused;   /* samples the batch builder did not take */
     uint64_t last_puller;           /* node id of the last pull, to log changes */
     uv_timer_t round_timer;
     uv_signal_t sigint, sigterm;
@@ -100,10 +100,15 @@ static void on_round(uv_timer_t *t)
 {
     struct agent *a = t->data;
     int64_t ts_ms = lbw_now_ms();
+    uint64_t refused = a->samples_refused;
     lbw_batch_reset(a->builder);
     a->rounds++;
     for (size_t i = 0; i < a->ncollectors; i++)
         run_collector(a, &a->collectors[i], ts_ms);
+    if (a->samples_refused > refused)
+        log_warn("agent", "round %llu: %llu samples left out (a key that is not canonical, or "
+                          "the batch is full)", (unsigned long long)a->rounds,
+                 (unsigned long long)(a->samples_refused - refused));
     seal_round(a, ts_ms);
 }
 

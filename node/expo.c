@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alerting/ledger.h"
+#include "node/agentview.h"
 #include "node/fsm.h"
 #include "node/view.h"
 #include "raft/cluster.h"
@@ -42,6 +43,11 @@ static const struct help helps[] = {
     {"lbwatch_http_first_byte_seconds", "Time from start to the first response byte."},
     {"lbwatch_http_body_match", "Whether the expected body substring was found."},
     {"lbwatch_http_redirect_https", "Whether plain HTTP redirects to https on the same host."},
+    {"node_load1", "1-minute load average of the agent's host."},
+    {"node_load5", "5-minute load average of the agent's host."},
+    {"node_load15", "15-minute load average of the agent's host."},
+    {"node_boot_time_seconds", "Boot time of the agent's host (unix s)."},
+    {"lbwatch_collector_success", "Whether the agent's collector succeeded (1) or not (0)."},
 };
 
 static const char *help_for(const char *metric, size_t len)
@@ -248,5 +254,6 @@ void lbw_expo_metrics(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
     if (st.clustered) {
         cluster_metrics(&r->body, &st);
         alerting_metrics(&r->body, &st);
+        lbw_agentview_metrics(&r->body, &st);
     }
 }

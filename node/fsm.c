@@ -8,14 +8,16 @@
  * key is looked up once per batch, not once per sample); the counters; the snapshot and audit
  * record codecs.
  *
- * Snapshot format, version 2 (integers big-endian):
+ * Snapshot format, version 3 (integers big-endian):
  *   8    magic "LBWSNAP\0"
- *   u32  version (2)
+ *   u32  version (3; version 2, which has no assignment table, is still restored)
  *   u64  applied index
  *   32   hash
  *   u32  norigins, then per origin, in strictly ascending (kind, id, name) order:
  *          u8 kind, u64 id, u8 name length, name, u64 last sequence number
  *   u32  ledger length, then the alert ledger (lbw_ledger_serialize)
+ *   u32  assignment table length, then the agent assignment table (lbw_assign_serialize)
+ *        (version 3 only)
  *   the samples section (at most snapshot_max_bytes):
  *   u32  nseries, then per series, in strictly ascending key order (bytewise, a prefix
  *        first, as LMDB orders them):
@@ -33,6 +35,7 @@
 #include <openssl/evp.h>
 
 #include "alerting/ledger.h"
+#include "node/assign.h"
 #include "node/chunk.h"
 #include "probes/sample.h"
 
@@ -41,7 +44,9 @@
 #define MIN_SNAPSHOT_MAX 64
 #define AUTOFLUSH_SAMPLES 262144
 #define SNAP_MAGIC "LBWSNAP"      /* with its NUL: 8 bytes */
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u
+#define SNAP_VERSION_NO_ASSIGN 2u /* before the agent assignment table */
+#define ASSIGN_MAX_BYTES (1 + 4 + LBW_ASSIGN_MAX * (1 + LBW_NAME_MAX + 16))
 #define SNAP_POINTS (2 * LBW_CHUNK_MAX_SAMPLES) /* per series: its newest two chunks */
 #define CUT_STEPS 1024            /* the window's cut moves in steps of window / CUT_STEPS */
 #define ORIGIN_MIN_BYTES (1 + 8 + 1 + 1 + 8)
@@ -64,6 +69,7 @@ struct lbw_fsm {
 
     /* replicated state */
     struct lbw_ledger *ledger;
+    struct lbw_assign *assign;
     uint64_t applied;
     uint8_t hash[32];
     struct origin *origins;
@@ -83,6 +89,9 @@ struct outcome {
     int alert;                    /* an alert op was applied (its result below) */
     enum lbw_apply_result alert_result;
     struct lbw_ledger_change change;
+    int assign;                   /* an assignment op was applied (its result below) */
+    enum lbw_assign_result assign_result;
+    struct lbw_assign_op assign_op;
     int rejected;
     enum lbw_fsm_reject why;
     int has_origin;
@@ -498,6 +507,32 @@ static int apply_alert(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, 
     return out->alert_result == LBW_APPLY_NOMEM ? LOCAL_NOMEM : 0;
 }
 
+/* An agent assignment op, signed by the node that led when it proposed it. */
+static int apply_assign(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, size_t len,
+                        struct outcome *out)
+{
+    struct lbw_batch_view b;
+    enum lbw_batch_error e =
+        lbw_entry_verify(f->o.verifier, entry, len, &b, out->detail, sizeof(out->detail));
+    if (e == LBW_BATCH_NOMEM)
+        return LOCAL_NOMEM;
+    if (e != LBW_BATCH_MALFORMED) {
+        out->has_origin = 1;
+        out->origin = b.origin;
+        out->seq = b.seq;
+    }
+    if (e != LBW_BATCH_OK)
+        return reject(out, reject_of(e));
+    if (b.origin.kind != LBW_ID_NODE) {
+        snprintf(out->detail, sizeof(out->detail), "assignment ops come from nodes only");
+        return reject(out, LBW_REJECT_FORGED);
+    }
+    out->assign = 1;
+    out->assign_result =
+        lbw_assign_apply(f->assign, index, b.payload, b.payload_len, &out->assign_op);
+    return 0;
+}
+
 static int apply_entry(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, size_t len,
                        struct outcome *out)
 {
@@ -505,6 +540,8 @@ static int apply_entry(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, 
         return apply_batch(f, index, entry, len, out);
     if (len > 0 && entry[0] == LBW_ENTRY_ALERT)
         return apply_alert(f, index, entry, len, out);
+    if (len > 0 && entry[0] == LBW_ENTRY_ASSIGN)
+        return apply_assign(f, index, entry, len, out);
     snprintf(out->detail, sizeof(out->detail), "unknown entry type");
     return reject(out, LBW_REJECT_MALFORMED);
 }
@@ -521,13 +558,19 @@ static void take_outcome(struct lbw_fsm *f, uint64_t index, const uint8_t hash[3
         f->st.rejected[out->why]++;
         if (f->o.on_reject)
             f->o.on_reject(f->o.arg, index, out->why, out->has_origin ? &out->origin : NULL,
-                           out->detail);
+                           out->seq, out->detail);
         return;
     }
     if (out->alert) {
         f->st.alert_ops[out->alert_result]++;
         if (f->o.on_alert)
             f->o.on_alert(f->o.arg, index, out->alert_result, &out->change);
+        return;
+    }
+    if (out->assign) {
+        f->st.assign_ops[out->assign_result]++;
+        if (f->o.on_assign)
+            f->o.on_assign(f->o.arg, index, out->assign_result, &out->assign_op);
         return;
     }
     f->st.batches++;
@@ -772,6 +815,19 @@ static int write_ledger(const struct lbw_fsm *f, struct obuf *o)
     return rc == 0 && !o->oom ? 0 : -1;
 }
 
+/* The assignment table as u32 length + its serialisation. */
+static int write_assign(const struct lbw_fsm *f, struct obuf *o)
+{
+    uint8_t *p;
+    size_t len;
+    if (lbw_assign_serialize(f->assign, &p, &len) < 0)
+        return -1;
+    ob_be(o, len, 4);
+    ob_put(o, p, len);
+    free(p);
+    return o->oom ? -1 : 0;
+}
+
 /* Builds the whole snapshot into o. Returns 0 or a RAFT_* error. */
 static int build_snapshot(struct lbw_fsm *f, struct obuf *o)
 {
@@ -781,7 +837,7 @@ static int build_snapshot(struct lbw_fsm *f, struct obuf *o)
     int rc = RAFT_NOMEM;
     lbw_chunk_enc_init(&w.enc);
     write_head(f, o);
-    if (write_ledger(f, o) < 0)
+    if (write_ledger(f, o) < 0 || write_assign(f, o) < 0)
         goto out;
     w.start = o->len;
     if (!w.pts || o->oom)
@@ -840,6 +896,8 @@ struct snap_head {
     size_t norigins;
     const uint8_t *ledger;      /* the serialised ledger, checked when restored */
     size_t ledger_len;
+    const uint8_t *assign;      /* the serialised assignment table; NULL in version 2 */
+    size_t assign_len;
 };
 
 /* Reads and checks everything before the samples section. Returns 0, -1 if malformed,
@@ -847,8 +905,9 @@ struct snap_head {
 static int read_head(struct reader *r, struct snap_head *h)
 {
     const uint8_t *magic = take(r, sizeof(SNAP_MAGIC));
+    uint64_t version = magic ? get_uint(r, 4) : 0;
     if (!magic || memcmp(magic, SNAP_MAGIC, sizeof(SNAP_MAGIC)) != 0 ||
-        get_uint(r, 4) != SNAP_VERSION)
+        (version != SNAP_VERSION && version != SNAP_VERSION_NO_ASSIGN))
         return -1;
     h->applied = get_uint(r, 8);
     const uint8_t *hash = take(r, sizeof(h->hash));
@@ -869,6 +928,11 @@ static int read_head(struct reader *r, struct snap_head *h)
     h->ledger_len = (size_t)get_uint(r, 4);
     if (r->bad || h->ledger_len > LBW_LEDGER_MAX_BYTES ||
         !(h->ledger = take(r, h->ledger_len)))
+        return -1;
+    if (version == SNAP_VERSION_NO_ASSIGN)
+        return 0;
+    h->assign_len = (size_t)get_uint(r, 4);
+    if (r->bad || h->assign_len > ASSIGN_MAX_BYTES || !(h->assign = take(r, h->assign_len)))
         return -1;
     return 0;
 }
@@ -961,10 +1025,26 @@ static int restore_store(struct lbw_fsm *f, struct reader *samples, const struct
     return 0;
 }
 
+/* The snapshot's assignment table, checked, into *out (a new table; empty in version 2).
+ * Returns 0, or a RAFT_* error. */
+static int read_assign(const struct snap_head *h, struct lbw_assign **out)
+{
+    *out = lbw_assign_new();
+    if (!*out)
+        return RAFT_NOMEM;
+    int rc = h->assign ? lbw_assign_restore(*out, h->assign, h->assign_len) : 0;
+    if (rc == 0)
+        return 0;
+    lbw_assign_free(*out);
+    *out = NULL;
+    return rc == -2 ? RAFT_NOMEM : RAFT_MALFORMED;
+}
+
 static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
 {
     struct lbw_fsm *f = rfsm->data;
     struct snap_head h = {0};
+    struct lbw_assign *assign = NULL;
     struct reader r = {buf->base, (const uint8_t *)buf->base + buf->len, 0};
     int rc = read_head(&r, &h);
     if (rc != 0) {
@@ -976,15 +1056,23 @@ static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
         free(h.origins);
         return RAFT_MALFORMED;
     }
+    if ((rc = read_assign(&h, &assign)) != 0) {
+        free(h.origins);
+        return rc;
+    }
     int lr = lbw_ledger_restore(f->ledger, h.ledger, h.ledger_len); /* unchanged on failure */
     if (lr != 0) {
         free(h.origins);
+        lbw_assign_free(assign);
         return lr == -2 ? RAFT_NOMEM : RAFT_MALFORMED;
     }
     if (restore_store(f, &r, &h) < 0) {
         free(h.origins);
+        lbw_assign_free(assign);
         return RAFT_IOERR;
     }
+    lbw_assign_free(f->assign);
+    f->assign = assign;
     free(f->origins);
     f->origins = h.origins;
     f->norigins = f->origins_cap = h.norigins;
@@ -1039,8 +1127,10 @@ int lbw_fsm_new(struct lbw_fsm **out, const struct lbw_fsm_options *o)
         f->o.snapshot_max_bytes = DEFAULT_SNAPSHOT_MAX;
     if (f->o.snapshot_max_bytes < MIN_SNAPSHOT_MAX)
         f->o.snapshot_max_bytes = MIN_SNAPSHOT_MAX;
-    if (!(f->md = EVP_MD_CTX_new()) || !(f->ledger = lbw_ledger_new())) {
+    if (!(f->md = EVP_MD_CTX_new()) || !(f->ledger = lbw_ledger_new()) ||
+        !(f->assign = lbw_assign_new())) {
         EVP_MD_CTX_free(f->md);
+        lbw_ledger_free(f->ledger);
         free(f);
         return -1;
     }
@@ -1060,12 +1150,15 @@ void lbw_fsm_free(struct lbw_fsm *f)
         return;
     EVP_MD_CTX_free(f->md);
     lbw_ledger_free(f->ledger);
+    lbw_assign_free(f->assign);
     free(f->origins);
     free(f->series);
     free(f);
 }
 
 struct lbw_ledger *lbw_fsm_ledger(struct lbw_fsm *f) { return f->ledger; }
+
+const struct lbw_assign *lbw_fsm_assignments(const struct lbw_fsm *f) { return f->assign; }
 
 struct raft_fsm *lbw_fsm_raft(struct lbw_fsm *f)
 {

@@ -218,7 +218,7 @@ static int parse_entry(const uint8_t *buf, size_t len, struct entry *e, char *wh
     struct reader r = {buf, buf + len, 0};
     e->type = len ? buf[0] : 0;
     if (len < HEADER_FIXED || (get_uint(&r, 1), e->type != LBW_ENTRY_BATCH &&
-                               e->type != LBW_ENTRY_ALERT)) {
+                               e->type != LBW_ENTRY_ALERT && e->type != LBW_ENTRY_ASSIGN)) {
         set_err(why, whylen, "not a signed entry");
         return -1;
     }
@@ -252,6 +252,19 @@ static int parse_entry(const uint8_t *buf, size_t len, struct entry *e, char *wh
         set_err(why, whylen, "bytes after the signature");
         return -1;
     }
+    return 0;
+}
+
+int lbw_entry_peek(const uint8_t *entry, size_t len, uint8_t *type,
+                   struct lbw_identity *origin, uint64_t *seq)
+{
+    struct entry e;
+    char why[64];
+    if (!entry || parse_entry(entry, len, &e, why, sizeof(why)) < 0)
+        return -1;
+    *type = e.type;
+    *origin = e.origin;
+    *seq = e.seq;
     return 0;
 }
 

@@ -289,7 +289,7 @@ static void unknown_keys(void **state)
     static const struct bad cases[] = {
         {NODE "clusters:\n  peers: []\n",
          "lbwatch.yaml:2:1: unknown key 'clusters' at top level (expected node, web, tls, "
-         "probes, store, targets, cluster, bench, rules, default_rules, alerting)"},
+         "probes, store, targets, cluster, agents, bench, rules, default_rules, alerting)"},
         {NODE "probes:\n  interval: 10s\n  timout: 2s\n",
          "lbwatch.yaml:4:3: unknown key 'timout' in 'probes' (expected interval, timeout)"},
         {NODE "store:\n  retention:\n    5m: 1d\n",
@@ -953,6 +953,62 @@ static void haproxy_errors(void **state)
     run_bad(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* --- agents ------------------------------------------------------------------------------ */
+
+static void agents_section(void **state)
+{
+    (void)state;
+    struct lbw_config *c = parse_ok(
+        NODE TLS CLUSTER1 "agents:\n  - {name: lb1, address: '10.0.0.5:8450'}\n"
+        "  - name: lb2.edge\n    address: lb2.example:9000\n    interval: 30s\n"
+        "    timeout: 2s\n");
+    assert_int_equal(c->nagents, 2);
+    assert_string_equal(c->agents[0].name, "lb1");
+    assert_string_equal(c->agents[0].address, "10.0.0.5:8450");
+    assert_string_equal(c->agents[0].host, "10.0.0.5");
+    assert_int_equal(c->agents[0].port, 8450);
+    assert_int_equal(c->agents[0].interval_ms, 10000);
+    assert_int_equal(c->agents[0].timeout_ms, 10000);
+    assert_string_equal(c->agents[1].host, "lb2.example");
+    assert_int_equal(c->agents[1].interval_ms, 30000);
+    assert_int_equal(c->agents[1].timeout_ms, 2000);
+    lbw_config_free(c);
+    c = parse_ok(NODE TLS CLUSTER1 "agents: []\n");
+    assert_int_equal(c->nagents, 0);
+    lbw_config_free(c);
+}
+
+static void agents_errors(void **state)
+{
+    (void)state;
+    static const struct bad cases[] = {
+        {NODE "agents:\n  - {name: lb1, address: '10.0.0.5:8450'}\n",
+         "lbwatch.yaml:3:3: agents: needs the cluster section with its mutual-tls transport: "
+         "nodes pull agents with their cluster certificates and pass the batches through raft"},
+        {NODE TLS "cluster:\n  transport: plain-tcp\n  peers:\n" PEER(1, "n1", 7001)
+         "agents:\n  - {name: lb1, address: '10.0.0.5:8450'}\n",
+         "lbwatch.yaml:8:3: agents: needs the cluster section with its mutual-tls transport: "
+         "nodes pull agents with their cluster certificates and pass the batches through raft"},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: lb1, address: '10.0.0.5:8450'}\n"
+         "  - {name: lb1, address: '10.0.0.6:8450'}\n",
+         "lbwatch.yaml:8:12: agents[1].name: duplicate agent name \"lb1\" (first at line 7)"},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: lb1}\n",
+         "lbwatch.yaml:7:5: missing required key 'address' in 'agents[0]'"},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: 'lb 1', address: '10.0.0.5:8450'}\n",
+         "lbwatch.yaml:7:12: agents[0].name: must be 1-63 letters, digits, '.', '_' or '-', "
+         "got \"lb 1\""},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: lb1, address: '10.0.0.5', interval: 1s}\n",
+         "lbwatch.yaml:7:26: agents[0].address: bad address \"10.0.0.5\": missing port (use "
+         "host:port)"},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: lb1, address: 'a:1', interval: 10ms}\n",
+         "lbwatch.yaml:7:43: agents[0].interval: must be at least 100ms, got 10ms"},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: lb1, address: 'a:1', pull: 1s}\n",
+         "lbwatch.yaml:7:33: unknown key 'pull' in 'agents[0]' (expected name, address, "
+         "interval, timeout)"},
+    };
+    run_bad(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -981,6 +1037,8 @@ int main(void)
         cmocka_unit_test(transport_and_bench_errors),
         cmocka_unit_test(haproxy_sources),
         cmocka_unit_test(haproxy_errors),
+        cmocka_unit_test(agents_section),
+        cmocka_unit_test(agents_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,28 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- bytes ------------------------------------------------------------------------------- */
-
-static uint8_t *put_be(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    return p + n;
-}
-
-static uint64_t get_be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
+#include "probes/bytes.h"
 
 /* ---- encoding ---------------------------------------------------------------------------- */
 
 void lbw_agent_frame_head(uint8_t out[LBW_AGENT_FRAME_HEAD], uint8_t type, size_t body_len)
 {
-    put_be(out, (uint64_t)body_len + 1, 4);
+    lbw_put_be(out, (uint64_t)body_len + 1, 4);
     out[4] = type;
 }
 
@@ -36,8 +21,8 @@ size_t lbw_agent_pull_encode(const struct lbw_agent_pull *p,
     lbw_agent_frame_head(out, LBW_AGENT_PULL, LBW_AGENT_PULL_BYTES);
     uint8_t *b = out + LBW_AGENT_FRAME_HEAD;
     *b++ = p->version;
-    b = put_be(b, p->after, 8);
-    put_be(b, p->max_bytes, 4);
+    b = lbw_put_be(b, p->after, 8);
+    lbw_put_be(b, p->max_bytes, 4);
     return LBW_AGENT_FRAME_HEAD + LBW_AGENT_PULL_BYTES;
 }
 
@@ -46,11 +31,11 @@ size_t lbw_agent_end_encode(const struct lbw_agent_end *e,
 {
     lbw_agent_frame_head(out, LBW_AGENT_END, LBW_AGENT_END_BYTES);
     uint8_t *b = out + LBW_AGENT_FRAME_HEAD;
-    b = put_be(b, e->newest, 8);
-    b = put_be(b, e->oldest, 8);
-    b = put_be(b, e->evicted, 8);
+    b = lbw_put_be(b, e->newest, 8);
+    b = lbw_put_be(b, e->oldest, 8);
+    b = lbw_put_be(b, e->evicted, 8);
     *b++ = e->more ? 1 : 0;
-    put_be(b, e->interval_ms, 4);
+    lbw_put_be(b, e->interval_ms, 4);
     return LBW_AGENT_FRAME_HEAD + LBW_AGENT_END_BYTES;
 }
 
@@ -74,8 +59,8 @@ int lbw_agent_pull_decode(const uint8_t *body, size_t len, struct lbw_agent_pull
     if (len != LBW_AGENT_PULL_BYTES)
         return -1;
     out->version = body[0];
-    out->after = get_be(body + 1, 8);
-    out->max_bytes = (uint32_t)get_be(body + 9, 4);
+    out->after = lbw_be(body + 1, 8);
+    out->max_bytes = (uint32_t)lbw_be(body + 9, 4);
     return 0;
 }
 
@@ -83,11 +68,11 @@ int lbw_agent_end_decode(const uint8_t *body, size_t len, struct lbw_agent_end *
 {
     if (len != LBW_AGENT_END_BYTES || body[24] > 1)
         return -1;
-    out->newest = get_be(body, 8);
-    out->oldest = get_be(body + 8, 8);
-    out->evicted = get_be(body + 16, 8);
+    out->newest = lbw_be(body, 8);
+    out->oldest = lbw_be(body + 8, 8);
+    out->evicted = lbw_be(body + 16, 8);
     out->more = body[24];
-    out->interval_ms = (uint32_t)get_be(body + 25, 4);
+    out->interval_ms = (uint32_t)lbw_be(body + 25, 4);
     if (out->oldest > out->newest || (out->newest != 0 && out->oldest == 0))
         return -1;
     return 0;
@@ -158,7 +143,7 @@ int lbw_agent_decoder_next(struct lbw_agent_decoder *d, uint8_t *type, const uin
     if (pending < 4)
         return 0;
     const uint8_t *p = d->buf + d->consumed;
-    uint64_t flen = get_be(p, 4);
+    uint64_t flen = lbw_be(p, 4);
     if (flen == 0 || flen > d->max_frame)
         return -1;
     if (pending - 4 < flen)

@@ -2,6 +2,7 @@
  * array (at most LBW_ASSIGN_MAX, so applying an op never allocates), the op codec and the
  * snapshot codec. See assign.h. */
 #include "node/assign.h"
+#include "probes/bytes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,44 +16,11 @@ struct lbw_assign {
 
 /* ---- bytes ------------------------------------------------------------------------------- */
 
-static uint8_t *put_be(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    return p + n;
-}
-
-/* A bounds-checked reader: a failed read sets bad and yields zero. */
-struct reader {
-    const uint8_t *p, *end;
-    int bad;
-};
-
-static const uint8_t *take(struct reader *r, size_t n)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const uint8_t *p = r->p;
-    r->p += n;
-    return p;
-}
-
-static uint64_t get_be(struct reader *r, size_t n)
-{
-    const uint8_t *p = take(r, n);
-    uint64_t v = 0;
-    for (size_t i = 0; p && i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* A name as u8 length + bytes into out (LBW_NAME_MAX). Returns 0, or -1 if not valid. */
-static int get_name(struct reader *r, char out[LBW_NAME_MAX])
+static int get_name(struct lbw_reader *r, char out[LBW_NAME_MAX])
 {
-    size_t len = (size_t)get_be(r, 1);
-    const uint8_t *p = len > 0 && len < LBW_NAME_MAX ? take(r, len) : NULL;
+    size_t len = (size_t)lbw_get_be(r, 1);
+    const uint8_t *p = len > 0 && len < LBW_NAME_MAX ? lbw_take(r, len) : NULL;
     if (!p || memchr(p, 0, len))
         return -1;
     memcpy(out, p, len);
@@ -87,22 +55,22 @@ long lbw_assign_op_encode(const struct lbw_assign_op *op, uint8_t *out, size_t o
     *p++ = (uint8_t)op->type;
     *p++ = (uint8_t)nlen;
     memcpy(p, op->agent, nlen);
-    p = put_be(p + nlen, op->expect, 8);
-    put_be(p, op->node, 8);
+    p = lbw_put_be(p + nlen, op->expect, 8);
+    lbw_put_be(p, op->node, 8);
     return (long)need;
 }
 
 int lbw_assign_op_decode(const uint8_t *p, size_t len, struct lbw_assign_op *out)
 {
-    struct reader r = {p, p + len, 0};
+    struct lbw_reader r = {p, p + len, 0};
     memset(out, 0, sizeof(*out));
-    if (get_be(&r, 1) != LBW_ASSIGN_VERSION)
+    if (lbw_get_be(&r, 1) != LBW_ASSIGN_VERSION)
         return -1;
-    out->type = (enum lbw_assign_op_type)get_be(&r, 1);
+    out->type = (enum lbw_assign_op_type)lbw_get_be(&r, 1);
     if (get_name(&r, out->agent) < 0)
         return -1;
-    out->expect = get_be(&r, 8);
-    out->node = get_be(&r, 8);
+    out->expect = lbw_get_be(&r, 8);
+    out->node = lbw_get_be(&r, 8);
     if (r.bad || r.p != r.end || !op_valid(out)) {
         memset(out, 0, sizeof(*out));
         return -1;
@@ -215,13 +183,13 @@ int lbw_assign_serialize(const struct lbw_assign *t, uint8_t **out, size_t *len)
     if (!buf)
         return -1;
     *p++ = LBW_ASSIGN_VERSION;
-    p = put_be(p, t->n, 4);
+    p = lbw_put_be(p, t->n, 4);
     for (size_t i = 0; i < t->n; i++) {
         size_t nlen = strlen(t->rows[i].agent);
         *p++ = (uint8_t)nlen;
         memcpy(p, t->rows[i].agent, nlen);
-        p = put_be(p + nlen, t->rows[i].node, 8);
-        p = put_be(p, t->rows[i].index, 8);
+        p = lbw_put_be(p + nlen, t->rows[i].node, 8);
+        p = lbw_put_be(p, t->rows[i].index, 8);
     }
     *out = buf;
     *len = need;
@@ -229,17 +197,17 @@ int lbw_assign_serialize(const struct lbw_assign *t, uint8_t **out, size_t *len)
 }
 
 /* Reads the rows into tmp, checking every one. Returns 0, or -1 if malformed. */
-static int read_rows(struct reader *r, struct lbw_assign *tmp)
+static int read_rows(struct lbw_reader *r, struct lbw_assign *tmp)
 {
-    uint64_t n = get_be(r, 4);
+    uint64_t n = lbw_get_be(r, 4);
     if (r->bad || n > LBW_ASSIGN_MAX || n > (size_t)(r->end - r->p) / ROW_MIN_BYTES)
         return -1;
     for (tmp->n = 0; tmp->n < n; tmp->n++) {
         struct lbw_assignment *row = &tmp->rows[tmp->n];
         if (get_name(r, row->agent) < 0)
             return -1;
-        row->node = get_be(r, 8);
-        row->index = get_be(r, 8);
+        row->node = lbw_get_be(r, 8);
+        row->index = lbw_get_be(r, 8);
         if (r->bad || !node_id_valid(row->node) || row->index == 0 ||
             (tmp->n > 0 && strcmp(row[-1].agent, row->agent) >= 0))
             return -1;
@@ -249,12 +217,12 @@ static int read_rows(struct reader *r, struct lbw_assign *tmp)
 
 int lbw_assign_restore(struct lbw_assign *t, const uint8_t *p, size_t len)
 {
-    struct reader r = {p, p + len, 0};
+    struct lbw_reader r = {p, p + len, 0};
     struct lbw_assign *tmp = lbw_assign_new();
     int rc = -1;
     if (!tmp)
         return -2;
-    if (get_be(&r, 1) == LBW_ASSIGN_VERSION && read_rows(&r, tmp) == 0) {
+    if (lbw_get_be(&r, 1) == LBW_ASSIGN_VERSION && read_rows(&r, tmp) == 0) {
         memcpy(t, tmp, sizeof(*t));
         rc = 0;
     }

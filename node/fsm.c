@@ -38,6 +38,7 @@
 #include "node/assign.h"
 #include "node/chunk.h"
 #include "probes/sample.h"
+#include "probes/bytes.h"
 
 #define DEFAULT_WINDOW_MS (15 * 60 * 1000LL)
 #define DEFAULT_SNAPSHOT_MAX ((size_t)32 << 20)
@@ -105,47 +106,13 @@ enum { LOCAL_IO = -1, LOCAL_NOMEM = -2 };
 
 /* ---- byte helpers ------------------------------------------------------------------------ */
 
-/* Writes v big-endian in n bytes; returns the byte after. */
-static uint8_t *wr_be(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    return p + n;
-}
-
 static uint8_t *wr_bytes(uint8_t *p, const void *data, size_t n)
 {
     memcpy(p, data, n);
     return p + n;
 }
 
-/* A bounds-checked reader over untrusted bytes: a failed read sets bad and yields zero. */
-struct reader {
-    const uint8_t *p, *end;
-    int bad;
-};
-
-static const uint8_t *take(struct reader *r, size_t n)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const uint8_t *p = r->p;
-    r->p += n;
-    return p;
-}
-
-static uint64_t get_uint(struct reader *r, size_t n)
-{
-    const uint8_t *p = take(r, n);
-    uint64_t v = 0;
-    for (size_t i = 0; p && i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static size_t left(const struct reader *r)
+static size_t left(const struct lbw_reader *r)
 {
     return (size_t)(r->end - r->p);
 }
@@ -189,7 +156,7 @@ static void ob_be(struct obuf *b, uint64_t v, size_t n)
 {
     uint8_t *p = ob_room(b, n);
     if (p)
-        wr_be(p, v, n);
+        lbw_put_be(p, v, n);
 }
 
 /* ---- origins ----------------------------------------------------------------------------- */
@@ -256,12 +223,12 @@ uint64_t lbw_fsm_origin_seq(const struct lbw_fsm *f, const struct lbw_identity *
 }
 
 /* Reads one origin as the snapshot and the batch format write it. */
-static int read_origin(struct reader *r, struct lbw_identity *id)
+static int read_origin(struct lbw_reader *r, struct lbw_identity *id)
 {
-    unsigned kind = (unsigned)get_uint(r, 1);
-    uint64_t v = get_uint(r, 8);
-    size_t nlen = (size_t)get_uint(r, 1);
-    const uint8_t *name = nlen > 0 && nlen < LBW_NAME_MAX ? take(r, nlen) : NULL;
+    unsigned kind = (unsigned)lbw_get_be(r, 1);
+    uint64_t v = lbw_get_be(r, 8);
+    size_t nlen = (size_t)lbw_get_be(r, 1);
+    const uint8_t *name = nlen > 0 && nlen < LBW_NAME_MAX ? lbw_take(r, nlen) : NULL;
     if (!name || memchr(name, 0, nlen))
         return -1;
     memset(id, 0, sizeof(*id));
@@ -291,7 +258,7 @@ static int chain_hash(struct lbw_fsm *f, uint64_t index, const void *entry, size
                       uint8_t out[32])
 {
     uint8_t ib[8];
-    wr_be(ib, index, 8);
+    lbw_put_be(ib, index, 8);
     return EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) == 1 &&
                    EVP_DigestUpdate(f->md, f->hash, sizeof(f->hash)) == 1 &&
                    EVP_DigestUpdate(f->md, ib, sizeof(ib)) == 1 &&
@@ -413,19 +380,19 @@ static int write_audit(struct lbw_fsm *f, uint64_t index, const struct lbw_batch
 {
     uint8_t rec[AUDIT_MAX], *p = rec;
     size_t nlen = strlen(b->origin.name);
-    p = wr_be(p, (uint64_t)(b->nsamples ? a->newest : 0), 8);
-    p = wr_be(p, LBW_AUDIT_VERSION, 1);
-    p = wr_be(p, (uint64_t)(b->nsamples ? a->oldest : 0), 8);
-    p = wr_be(p, index, 8);
-    p = wr_be(p, (uint64_t)b->origin.kind, 1);
-    p = wr_be(p, b->origin.id, 8);
-    p = wr_be(p, nlen, 1);
+    p = lbw_put_be(p, (uint64_t)(b->nsamples ? a->newest : 0), 8);
+    p = lbw_put_be(p, LBW_AUDIT_VERSION, 1);
+    p = lbw_put_be(p, (uint64_t)(b->nsamples ? a->oldest : 0), 8);
+    p = lbw_put_be(p, index, 8);
+    p = lbw_put_be(p, (uint64_t)b->origin.kind, 1);
+    p = lbw_put_be(p, b->origin.id, 8);
+    p = lbw_put_be(p, nlen, 1);
     p = wr_bytes(p, b->origin.name, nlen);
-    p = wr_be(p, b->seq, 8);
-    p = wr_be(p, b->nsamples, 4);
+    p = lbw_put_be(p, b->seq, 8);
+    p = lbw_put_be(p, b->nsamples, 4);
     p = wr_bytes(p, b->cert_sha256, 32);
     p = wr_bytes(p, b->payload_sha256, 32);
-    p = wr_be(p, b->siglen, 2);
+    p = lbw_put_be(p, b->siglen, 2);
     p = wr_bytes(p, b->sig, b->siglen);
     if (lbw_store_audit_cert_put(f->o.store, b->cert_sha256, b->cert, b->cert_len) < 0 ||
         lbw_store_audit_put(f->o.store, index, rec, (size_t)(p - rec)) < 0)
@@ -609,7 +576,7 @@ static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void 
 static int put_state_meta(struct lbw_fsm *f, uint64_t applied, const uint8_t hash[32])
 {
     uint8_t v[8 + 32];
-    wr_bytes(wr_be(v, applied, 8), hash, 32);
+    wr_bytes(lbw_put_be(v, applied, 8), hash, 32);
     return lbw_store_meta_put(f->o.store, STATE_META, v, sizeof(v));
 }
 
@@ -737,7 +704,7 @@ static int write_series(struct snap_writer *w, const struct cand *cd, int64_t fr
         w->o->len = series_at;
         return 0;
     }
-    wr_be(w->o->p + nchunks_at, nchunks, 4);
+    lbw_put_be(w->o->p + nchunks_at, nchunks, 4);
     (*nseries)++;
     return over(w);
 }
@@ -759,7 +726,7 @@ static int write_samples(struct snap_writer *w, int64_t from)
         w->o->len = w->start;
         return rc;
     }
-    wr_be(w->o->p + w->start, nseries, 4);
+    lbw_put_be(w->o->p + w->start, nseries, 4);
     return 0;
 }
 
@@ -902,16 +869,16 @@ struct snap_head {
 
 /* Reads and checks everything before the samples section. Returns 0, -1 if malformed,
  * LOCAL_NOMEM. */
-static int read_head(struct reader *r, struct snap_head *h)
+static int read_head(struct lbw_reader *r, struct snap_head *h)
 {
-    const uint8_t *magic = take(r, sizeof(SNAP_MAGIC));
-    uint64_t version = magic ? get_uint(r, 4) : 0;
+    const uint8_t *magic = lbw_take(r, sizeof(SNAP_MAGIC));
+    uint64_t version = magic ? lbw_get_be(r, 4) : 0;
     if (!magic || memcmp(magic, SNAP_MAGIC, sizeof(SNAP_MAGIC)) != 0 ||
         (version != SNAP_VERSION && version != SNAP_VERSION_NO_ASSIGN))
         return -1;
-    h->applied = get_uint(r, 8);
-    const uint8_t *hash = take(r, sizeof(h->hash));
-    uint64_t n = get_uint(r, 4);
+    h->applied = lbw_get_be(r, 8);
+    const uint8_t *hash = lbw_take(r, sizeof(h->hash));
+    uint64_t n = lbw_get_be(r, 4);
     if (r->bad || n > left(r) / ORIGIN_MIN_BYTES)
         return -1;
     memcpy(h->hash, hash, sizeof(h->hash));
@@ -921,18 +888,18 @@ static int read_head(struct reader *r, struct snap_head *h)
         struct origin *o = &h->origins[h->norigins];
         if (read_origin(r, &o->id) < 0)
             return -1;
-        o->seq = get_uint(r, 8);
+        o->seq = lbw_get_be(r, 8);
         if (r->bad || (h->norigins > 0 && origin_cmp(&o[-1].id, &o->id) >= 0))
             return -1;
     }
-    h->ledger_len = (size_t)get_uint(r, 4);
+    h->ledger_len = (size_t)lbw_get_be(r, 4);
     if (r->bad || h->ledger_len > LBW_LEDGER_MAX_BYTES ||
-        !(h->ledger = take(r, h->ledger_len)))
+        !(h->ledger = lbw_take(r, h->ledger_len)))
         return -1;
     if (version == SNAP_VERSION_NO_ASSIGN)
         return 0;
-    h->assign_len = (size_t)get_uint(r, 4);
-    if (r->bad || h->assign_len > ASSIGN_MAX_BYTES || !(h->assign = take(r, h->assign_len)))
+    h->assign_len = (size_t)lbw_get_be(r, 4);
+    if (r->bad || h->assign_len > ASSIGN_MAX_BYTES || !(h->assign = lbw_take(r, h->assign_len)))
         return -1;
     return 0;
 }
@@ -948,17 +915,17 @@ typedef int (*restore_fn)(void *arg, const char *key, size_t keylen, int64_t ts,
 
 /* Reads one series' chunks, checking them, and passes every sample to fn (if any). Returns
  * 0, -1 if malformed, LOCAL_IO if fn failed. */
-static int read_chunks(struct reader *r, const uint8_t *key, size_t keylen, restore_fn fn,
+static int read_chunks(struct lbw_reader *r, const uint8_t *key, size_t keylen, restore_fn fn,
                        void *arg)
 {
     struct lbw_chunk_sample smp[LBW_CHUNK_MAX_SAMPLES];
-    uint64_t nchunks = get_uint(r, 4);
+    uint64_t nchunks = lbw_get_be(r, 4);
     int64_t prev = -1;
     if (r->bad || nchunks == 0 || nchunks > left(r) / CHUNK_MIN_BYTES)
         return -1;
     for (uint64_t c = 0; c < nchunks; c++) {
-        size_t len = (size_t)get_uint(r, 2);
-        const uint8_t *data = len ? take(r, len) : NULL;
+        size_t len = (size_t)lbw_get_be(r, 2);
+        const uint8_t *data = len ? lbw_take(r, len) : NULL;
         int n = data ? lbw_chunk_decode(data, len, smp) : -1;
         if (n < 0)
             return -1;
@@ -974,17 +941,17 @@ static int read_chunks(struct reader *r, const uint8_t *key, size_t keylen, rest
 }
 
 /* Reads the samples section to its end. Returns 0, -1 if malformed, LOCAL_IO. */
-static int read_samples(struct reader *r, restore_fn fn, void *arg)
+static int read_samples(struct lbw_reader *r, restore_fn fn, void *arg)
 {
     const uint8_t *prev = NULL;
     size_t prevlen = 0;
-    uint64_t n = get_uint(r, 4);
+    uint64_t n = lbw_get_be(r, 4);
     if (r->bad || n > left(r) / SERIES_MIN_BYTES)
         return -1;
     for (uint64_t i = 0; i < n; i++) {
         struct lbw_key_parsed parsed;
-        size_t keylen = (size_t)get_uint(r, 2);
-        const uint8_t *key = keylen ? take(r, keylen) : NULL;
+        size_t keylen = (size_t)lbw_get_be(r, 2);
+        const uint8_t *key = keylen ? lbw_take(r, keylen) : NULL;
         if (!key || lbw_key_parse((const char *)key, keylen, &parsed) < 0 ||
             (prev && key_cmp(prev, prevlen, key, keylen) >= 0))
             return -1;
@@ -1014,7 +981,7 @@ static int restore_sample(void *arg, const char *key, size_t keylen, int64_t ts,
 }
 
 /* Appends the snapshot's samples (already checked) and commits them with the new state. */
-static int restore_store(struct lbw_fsm *f, struct reader *samples, const struct snap_head *h)
+static int restore_store(struct lbw_fsm *f, struct lbw_reader *samples, const struct snap_head *h)
 {
     struct restorer rs = {f, 0};
     if (lbw_fsm_flush(f) < 0 || read_samples(samples, restore_sample, &rs) != 0 ||
@@ -1045,13 +1012,13 @@ static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
     struct lbw_fsm *f = rfsm->data;
     struct snap_head h = {0};
     struct lbw_assign *assign = NULL;
-    struct reader r = {buf->base, (const uint8_t *)buf->base + buf->len, 0};
+    struct lbw_reader r = {buf->base, (const uint8_t *)buf->base + buf->len, 0};
     int rc = read_head(&r, &h);
     if (rc != 0) {
         free(h.origins);
         return rc == LOCAL_NOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
     }
-    struct reader check = r;
+    struct lbw_reader check = r;
     if (read_samples(&check, NULL, NULL) != 0) {
         free(h.origins);
         return RAFT_MALFORMED;
@@ -1089,20 +1056,20 @@ static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
 
 int lbw_fsm_audit_decode(const uint8_t *rec, size_t len, struct lbw_audit_record *out)
 {
-    struct reader r = {rec, rec + len, 0};
+    struct lbw_reader r = {rec, rec + len, 0};
     memset(out, 0, sizeof(*out));
-    out->newest_ts = (int64_t)get_uint(&r, 8);
-    if (get_uint(&r, 1) != LBW_AUDIT_VERSION)
+    out->newest_ts = (int64_t)lbw_get_be(&r, 8);
+    if (lbw_get_be(&r, 1) != LBW_AUDIT_VERSION)
         return -1;
-    out->oldest_ts = (int64_t)get_uint(&r, 8);
-    out->index = get_uint(&r, 8);
+    out->oldest_ts = (int64_t)lbw_get_be(&r, 8);
+    out->index = lbw_get_be(&r, 8);
     if (read_origin(&r, &out->origin) < 0)
         return -1;
-    out->seq = get_uint(&r, 8);
-    out->nsamples = (uint32_t)get_uint(&r, 4);
-    const uint8_t *cert = take(&r, 32), *payload = take(&r, 32);
-    out->siglen = (size_t)get_uint(&r, 2);
-    out->sig = out->siglen && out->siglen <= LBW_BATCH_MAX_SIG ? take(&r, out->siglen) : NULL;
+    out->seq = lbw_get_be(&r, 8);
+    out->nsamples = (uint32_t)lbw_get_be(&r, 4);
+    const uint8_t *cert = lbw_take(&r, 32), *payload = lbw_take(&r, 32);
+    out->siglen = (size_t)lbw_get_be(&r, 2);
+    out->sig = out->siglen && out->siglen <= LBW_BATCH_MAX_SIG ? lbw_take(&r, out->siglen) : NULL;
     if (r.bad || !out->sig || left(&r) != 0)
         return -1;
     memcpy(out->cert_sha256, cert, 32);

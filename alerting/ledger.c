@@ -35,6 +35,7 @@
  * Fingerprints and idempotency keys are not stored: restore derives them, as apply did.
  */
 #include "alerting/ledger.h"
+#include "probes/bytes.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,8 +187,8 @@ static uint8_t *room(struct lbw_bytes *b, size_t n)
 static void put_uint(struct lbw_bytes *b, uint64_t v, size_t n)
 {
     uint8_t *p = room(b, n);
-    for (size_t i = 0; p && i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    if (p)
+        lbw_put_be(p, v, n);
 }
 
 static void put_i64(struct lbw_bytes *b, int64_t v)
@@ -217,40 +218,14 @@ static void put_str(struct lbw_bytes *b, const char *s)
         memcpy(p, s, n);
 }
 
-/* A bounds-checked reader over untrusted bytes: a failed read sets bad and yields zero. */
-struct reader {
-    const uint8_t *p, *end;
-    int bad;
-};
-
-static const uint8_t *take(struct reader *r, size_t n)
+static int64_t get_i64(struct lbw_reader *r)
 {
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const uint8_t *p = r->p;
-    r->p += n;
-    return p;
+    return (int64_t)lbw_get_be(r, 8);
 }
 
-static uint64_t get_uint(struct reader *r, size_t n)
+static double get_double(struct lbw_reader *r)
 {
-    const uint8_t *p = take(r, n);
-    uint64_t v = 0;
-    for (size_t i = 0; p && i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static int64_t get_i64(struct reader *r)
-{
-    return (int64_t)get_uint(r, 8);
-}
-
-static double get_double(struct reader *r)
-{
-    uint64_t bits = get_uint(r, 8);
+    uint64_t bits = lbw_get_be(r, 8);
     double v;
     memcpy(&v, &bits, sizeof(v));
     return v;
@@ -262,14 +237,14 @@ struct view {
     size_t len;
 };
 
-static struct view get_str(struct reader *r)
+static struct view get_str(struct lbw_reader *r)
 {
-    size_t n = (size_t)get_uint(r, 2);
-    const uint8_t *p = take(r, n);
+    size_t n = (size_t)lbw_get_be(r, 2);
+    const uint8_t *p = lbw_take(r, n);
     return (struct view){p ? (const char *)p : "", p ? n : 0};
 }
 
-static size_t left(const struct reader *r)
+static size_t left(const struct lbw_reader *r)
 {
     return (size_t)(r->end - r->p);
 }
@@ -469,11 +444,11 @@ static const char *copy_text(struct textbuf *t, struct view v)
     return d;
 }
 
-static int decode_transition(struct reader *r, struct lbw_op *op, struct textbuf *t,
+static int decode_transition(struct lbw_reader *r, struct lbw_op *op, struct textbuf *t,
                              char *why, size_t whylen)
 {
-    op->transition.expect_seq = get_uint(r, 8);
-    uint64_t to = get_uint(r, 1), sev = get_uint(r, 1);
+    op->transition.expect_seq = lbw_get_be(r, 8);
+    uint64_t to = lbw_get_be(r, 1), sev = lbw_get_be(r, 1);
     op->transition.value = get_double(r);
     struct view labels = get_str(r), ann = get_str(r);
     if (r->bad)
@@ -491,16 +466,16 @@ static int decode_transition(struct reader *r, struct lbw_op *op, struct textbuf
     return 0;
 }
 
-static int decode_refs(struct reader *r, struct lbw_op *op, char *why, size_t whylen)
+static int decode_refs(struct lbw_reader *r, struct lbw_op *op, char *why, size_t whylen)
 {
-    size_t n = (size_t)get_uint(r, 1);
+    size_t n = (size_t)lbw_get_be(r, 1);
     if (r->bad || n == 0 || n > LBW_INTENT_MAX_ALERTS)
         return fail(why, whylen, "intent names %zu alerts", n);
     for (size_t i = 0; i < n; i++) {
         struct lbw_alert_ref *a = &op->intent.alerts[i];
-        a->fingerprint = get_uint(r, 8);
-        a->seq = get_uint(r, 8);
-        uint64_t status = get_uint(r, 1);
+        a->fingerprint = lbw_get_be(r, 8);
+        a->seq = lbw_get_be(r, 8);
+        uint64_t status = lbw_get_be(r, 1);
         if (r->bad)
             return fail(why, whylen, "truncated intent");
         if (status > LBW_NOTIFY_RESOLVED || a->seq == 0)
@@ -515,12 +490,12 @@ static int decode_refs(struct reader *r, struct lbw_op *op, char *why, size_t wh
     return 0;
 }
 
-static int decode_intent(struct reader *r, struct lbw_op *op, struct textbuf *t, char *why,
+static int decode_intent(struct lbw_reader *r, struct lbw_op *op, struct textbuf *t, char *why,
                          size_t whylen)
 {
     struct view recv = get_str(r), key = get_str(r);
-    uint64_t kind = get_uint(r, 1);
-    op->intent.expect_group = get_uint(r, 8);
+    uint64_t kind = lbw_get_be(r, 1);
+    op->intent.expect_group = lbw_get_be(r, 8);
     if (r->bad)
         return fail(why, whylen, "truncated intent");
     if (!receiver_ok(recv))
@@ -537,12 +512,12 @@ static int decode_intent(struct reader *r, struct lbw_op *op, struct textbuf *t,
     return decode_refs(r, op, why, whylen);
 }
 
-static int decode_receipt(struct reader *r, struct lbw_op *op, struct textbuf *t, char *why,
+static int decode_receipt(struct lbw_reader *r, struct lbw_op *op, struct textbuf *t, char *why,
                           size_t whylen)
 {
-    op->receipt.intent = get_uint(r, 8);
-    op->receipt.attempt = (uint32_t)get_uint(r, 4);
-    uint64_t ok = get_uint(r, 1);
+    op->receipt.intent = lbw_get_be(r, 8);
+    op->receipt.attempt = (uint32_t)lbw_get_be(r, 4);
+    uint64_t ok = lbw_get_be(r, 1);
     struct view err = get_str(r);
     if (r->bad)
         return fail(why, whylen, "truncated receipt");
@@ -555,15 +530,15 @@ static int decode_receipt(struct reader *r, struct lbw_op *op, struct textbuf *t
     return 0;
 }
 
-static int decode_matchers(struct reader *r, struct lbw_op *op, struct textbuf *t, char *why,
+static int decode_matchers(struct lbw_reader *r, struct lbw_op *op, struct textbuf *t, char *why,
                            size_t whylen)
 {
-    size_t n = (size_t)get_uint(r, 1);
+    size_t n = (size_t)lbw_get_be(r, 1);
     if (r->bad || n == 0 || n > LBW_SILENCE_MAX_MATCHERS)
         return fail(why, whylen, "silence has %zu matchers", n);
     for (size_t i = 0; i < n; i++) {
         struct view name = get_str(r), value = get_str(r);
-        uint64_t negate = get_uint(r, 1);
+        uint64_t negate = lbw_get_be(r, 1);
         if (r->bad)
             return fail(why, whylen, "truncated silence");
         if (!matcher_ok(name, value, negate))
@@ -577,7 +552,7 @@ static int decode_matchers(struct reader *r, struct lbw_op *op, struct textbuf *
     return 0;
 }
 
-static int decode_silence(struct reader *r, struct lbw_op *op, struct textbuf *t, char *why,
+static int decode_silence(struct lbw_reader *r, struct lbw_op *op, struct textbuf *t, char *why,
                           size_t whylen)
 {
     op->silence.starts_at = get_i64(r);
@@ -595,11 +570,11 @@ static int decode_silence(struct reader *r, struct lbw_op *op, struct textbuf *t
     return decode_matchers(r, op, t, why, whylen);
 }
 
-static int decode_ack(struct reader *r, struct lbw_op *op, struct textbuf *t, char *why,
+static int decode_ack(struct lbw_reader *r, struct lbw_op *op, struct textbuf *t, char *why,
                       size_t whylen)
 {
-    op->ack.fingerprint = get_uint(r, 8);
-    op->ack.expect_seq = get_uint(r, 8);
+    op->ack.fingerprint = lbw_get_be(r, 8);
+    op->ack.expect_seq = lbw_get_be(r, 8);
     struct view by = get_str(r), comment = get_str(r);
     if (r->bad)
         return fail(why, whylen, "truncated ack");
@@ -612,7 +587,7 @@ static int decode_ack(struct reader *r, struct lbw_op *op, struct textbuf *t, ch
     return 0;
 }
 
-static int decode_body(struct reader *r, struct lbw_op *op, struct textbuf *t, char *why,
+static int decode_body(struct lbw_reader *r, struct lbw_op *op, struct textbuf *t, char *why,
                        size_t whylen)
 {
     switch (op->type) {
@@ -625,7 +600,7 @@ static int decode_body(struct reader *r, struct lbw_op *op, struct textbuf *t, c
     case LBW_OP_SILENCE:
         return decode_silence(r, op, t, why, whylen);
     case LBW_OP_EXPIRE_SILENCE:
-        op->expire.silence = get_uint(r, 8);
+        op->expire.silence = lbw_get_be(r, 8);
         return r->bad || op->expire.silence == 0 ? fail(why, whylen, "bad expire") : 0;
     case LBW_OP_ACK:
         return decode_ack(r, op, t, why, whylen);
@@ -635,11 +610,11 @@ static int decode_body(struct reader *r, struct lbw_op *op, struct textbuf *t, c
 
 int lbw_op_decode(const uint8_t *p, size_t len, struct lbw_op *op, char *why, size_t whylen)
 {
-    struct reader r = {p, p ? p + len : p, 0};
+    struct lbw_reader r = {p, p ? p + len : p, 0};
     struct textbuf t = {op->text, 0};
     memset(op, 0, offsetof(struct lbw_op, text));
-    uint64_t version = get_uint(&r, 1);
-    op->type = (enum lbw_op_type)get_uint(&r, 1);
+    uint64_t version = lbw_get_be(&r, 1);
+    op->type = (enum lbw_op_type)lbw_get_be(&r, 1);
     op->time_ms = get_i64(&r);
     if (r.bad)
         return fail(why, whylen, "truncated op");
@@ -1930,9 +1905,9 @@ static int take_str(struct view v, int optional, const char **out)
 }
 
 /* Reads a count of at most max entities of at least min bytes each. */
-static int read_count(struct reader *r, size_t max, size_t min, size_t *n)
+static int read_count(struct lbw_reader *r, size_t max, size_t min, size_t *n)
 {
-    uint64_t v = get_uint(r, 4);
+    uint64_t v = lbw_get_be(r, 4);
     if (r->bad || v > max || v > left(r) / min)
         return MALFORMED;
     *n = (size_t)v;
@@ -1948,9 +1923,9 @@ static int alert_consistent(const struct lbw_alert *a, uint64_t last)
            (!a->escalated || !pending);
 }
 
-static int read_ack(struct reader *r, struct lbw_alert *a)
+static int read_ack(struct lbw_reader *r, struct lbw_alert *a)
 {
-    uint64_t acked = get_uint(r, 1);
+    uint64_t acked = lbw_get_be(r, 1);
     if (r->bad || acked > 1)
         return MALFORMED;
     if (!acked)
@@ -1965,11 +1940,11 @@ static int read_ack(struct reader *r, struct lbw_alert *a)
     return 0;
 }
 
-static int read_alert(struct reader *r, struct lbw_ledger *l, struct lbw_alert *a)
+static int read_alert(struct lbw_reader *r, struct lbw_ledger *l, struct lbw_alert *a)
 {
     struct view labels = get_str(r), ann = get_str(r);
-    uint64_t sev = get_uint(r, 1), state = get_uint(r, 1);
-    a->seq = get_uint(r, 8);
+    uint64_t sev = lbw_get_be(r, 1), state = lbw_get_be(r, 1);
+    a->seq = lbw_get_be(r, 8);
     a->active_since = get_i64(r);
     a->firing_since = get_i64(r);
     a->resolved_at = get_i64(r);
@@ -1986,7 +1961,7 @@ static int read_alert(struct reader *r, struct lbw_ledger *l, struct lbw_alert *
     int rc = read_ack(r, a);
     if (rc < 0)
         return rc;
-    uint64_t escalated = get_uint(r, 1);
+    uint64_t escalated = lbw_get_be(r, 1);
     if (r->bad || escalated > 1)
         return MALFORMED;
     a->escalated = (int)escalated;
@@ -1996,7 +1971,7 @@ static int read_alert(struct reader *r, struct lbw_ledger *l, struct lbw_alert *
     return 0;
 }
 
-static int read_alerts(struct reader *r, struct lbw_ledger *l)
+static int read_alerts(struct lbw_reader *r, struct lbw_ledger *l)
 {
     size_t n;
     if (read_count(r, LBW_LEDGER_MAX_ALERTS, 8 + 4 * 8 + 8 + 4, &n) < 0)
@@ -2016,19 +1991,19 @@ static int read_alerts(struct reader *r, struct lbw_ledger *l)
 }
 
 /* One intent's copies: read, checked, and built into its block. */
-static int read_copies(struct reader *r, struct lbw_intent *in, struct view receiver,
+static int read_copies(struct lbw_reader *r, struct lbw_intent *in, struct view receiver,
                        struct view key)
 {
     struct copy_src src[LBW_INTENT_MAX_ALERTS];
-    size_t n = (size_t)get_uint(r, 1);
+    size_t n = (size_t)lbw_get_be(r, 1);
     if (r->bad || n == 0 || n > LBW_INTENT_MAX_ALERTS)
         return MALFORMED;
     for (size_t i = 0; i < n; i++) {
         struct copy_src *c = &src[i];
         c->labels = get_str(r);
         c->annotations = get_str(r);
-        c->seq = get_uint(r, 8);
-        uint64_t status = get_uint(r, 1);
+        c->seq = lbw_get_be(r, 8);
+        uint64_t status = lbw_get_be(r, 1);
         c->starts_at = get_i64(r);
         c->ends_at = get_i64(r);
         if (r->bad || !alert_labels_ok(c->labels) || !annotations_ok(c->annotations) ||
@@ -2055,16 +2030,16 @@ static int intent_consistent(const struct lbw_intent *in, uint64_t last)
            (in->kind != LBW_INTENT_ESCALATE || in->expect_group == 0);
 }
 
-static int read_intent(struct reader *r, struct lbw_ledger *l, struct lbw_intent *in)
+static int read_intent(struct lbw_reader *r, struct lbw_ledger *l, struct lbw_intent *in)
 {
-    in->id = get_uint(r, 8);
+    in->id = lbw_get_be(r, 8);
     struct view recv = get_str(r), gkey = get_str(r);
-    uint64_t kind = get_uint(r, 1);
-    in->expect_group = get_uint(r, 8);
+    uint64_t kind = lbw_get_be(r, 1);
+    in->expect_group = lbw_get_be(r, 8);
     in->created_at = get_i64(r);
-    uint64_t delivered = get_uint(r, 1);
+    uint64_t delivered = lbw_get_be(r, 1);
     in->delivered_at = get_i64(r);
-    in->attempts = (uint32_t)get_uint(r, 4);
+    in->attempts = (uint32_t)lbw_get_be(r, 4);
     in->last_attempt_at = get_i64(r);
     struct view err = get_str(r);
     in->next_attempt_at = get_i64(r);
@@ -2087,7 +2062,7 @@ static int read_intent(struct reader *r, struct lbw_ledger *l, struct lbw_intent
                : 0;
 }
 
-static int read_intents(struct reader *r, struct lbw_ledger *l)
+static int read_intents(struct lbw_reader *r, struct lbw_ledger *l)
 {
     size_t n;
     if (read_count(r, LBW_LEDGER_MAX_INTENTS, 8 + 5 * 8 + 4, &n) < 0)
@@ -2107,9 +2082,9 @@ static int read_intents(struct reader *r, struct lbw_ledger *l)
     return l->copies <= LBW_LEDGER_MAX_COPIES ? 0 : MALFORMED;
 }
 
-static int read_members(struct reader *r, struct lbw_group *g)
+static int read_members(struct lbw_reader *r, struct lbw_group *g)
 {
-    size_t n = (size_t)get_uint(r, 1);
+    size_t n = (size_t)lbw_get_be(r, 1);
     struct lbw_group_member *m;
     if (r->bad || n > LBW_INTENT_MAX_ALERTS || n > left(r) / 16)
         return MALFORMED;
@@ -2119,8 +2094,8 @@ static int read_members(struct reader *r, struct lbw_group *g)
         return NOMEM;
     g->members = m;
     for (size_t i = 0; i < n; i++) {
-        m[i].fingerprint = get_uint(r, 8);
-        m[i].seq = get_uint(r, 8);
+        m[i].fingerprint = lbw_get_be(r, 8);
+        m[i].seq = lbw_get_be(r, 8);
         if (m[i].seq == 0 || (i > 0 && m[i - 1].fingerprint >= m[i].fingerprint))
             return MALFORMED;
     }
@@ -2128,10 +2103,10 @@ static int read_members(struct reader *r, struct lbw_group *g)
     return 0;
 }
 
-static int read_group(struct reader *r, struct lbw_ledger *l, struct lbw_group *g)
+static int read_group(struct lbw_reader *r, struct lbw_ledger *l, struct lbw_group *g)
 {
     struct view recv = get_str(r), key = get_str(r);
-    g->version = get_uint(r, 8);
+    g->version = lbw_get_be(r, 8);
     g->first_at = get_i64(r);
     g->last_notified_at = get_i64(r);
     if (r->bad || !receiver_ok(recv) || !group_key_ok(key) || g->version == 0 ||
@@ -2147,7 +2122,7 @@ static int read_group(struct reader *r, struct lbw_ledger *l, struct lbw_group *
     return read_members(r, g);
 }
 
-static int read_groups(struct reader *r, struct lbw_ledger *l)
+static int read_groups(struct lbw_reader *r, struct lbw_ledger *l)
 {
     size_t n;
     if (read_count(r, LBW_LEDGER_MAX_GROUPS, 2 + 2 + 8 * 3 + 1, &n) < 0)
@@ -2166,17 +2141,17 @@ static int read_groups(struct reader *r, struct lbw_ledger *l)
     return 0;
 }
 
-static int read_silence(struct reader *r, struct lbw_ledger *l, struct lbw_silence *s)
+static int read_silence(struct lbw_reader *r, struct lbw_ledger *l, struct lbw_silence *s)
 {
     struct lbw_matcher m[LBW_SILENCE_MAX_MATCHERS];
     char text[LBW_SILENCE_MAX_MATCHERS][2][LBW_LEDGER_TEXT_MAX];
     char author[LBW_LEDGER_NAME_MAX], comment[LBW_LEDGER_TEXT_MAX];
-    s->id = get_uint(r, 8);
+    s->id = lbw_get_be(r, 8);
     s->starts_at = get_i64(r);
     s->ends_at = get_i64(r);
     s->created_at = get_i64(r);
     struct view a = get_str(r), c = get_str(r);
-    size_t n = (size_t)get_uint(r, 1);
+    size_t n = (size_t)lbw_get_be(r, 1);
     if (r->bad || s->id == 0 || s->id > l->last_index || !time_ok(s->starts_at) ||
         !time_ok(s->ends_at) || s->ends_at < s->starts_at || !time_ok(s->created_at) ||
         !who_ok(a) || !text_ok(c, LBW_LEDGER_TEXT_MAX) || n == 0 ||
@@ -2185,7 +2160,7 @@ static int read_silence(struct reader *r, struct lbw_ledger *l, struct lbw_silen
         return MALFORMED;
     for (size_t i = 0; i < n; i++) {
         struct view name = get_str(r), value = get_str(r);
-        uint64_t negate = get_uint(r, 1);
+        uint64_t negate = lbw_get_be(r, 1);
         if (r->bad || !matcher_ok(name, value, negate))
             return MALFORMED;
         memcpy(text[i][0], name.s, name.len);
@@ -2203,7 +2178,7 @@ static int read_silence(struct reader *r, struct lbw_ledger *l, struct lbw_silen
     return silence_block(s, author, comment, m, n);
 }
 
-static int read_silences(struct reader *r, struct lbw_ledger *l)
+static int read_silences(struct lbw_reader *r, struct lbw_ledger *l)
 {
     size_t n;
     if (read_count(r, LBW_LEDGER_MAX_SILENCES, 8 * 4 + 2 + 2 + 1, &n) < 0)
@@ -2222,10 +2197,10 @@ static int read_silences(struct reader *r, struct lbw_ledger *l)
     return 0;
 }
 
-static int read_receiver(struct reader *r, struct lbw_ledger *l, struct lbw_receiver_health *h)
+static int read_receiver(struct lbw_reader *r, struct lbw_ledger *l, struct lbw_receiver_health *h)
 {
     struct view name = get_str(r);
-    h->consecutive_failures = (uint32_t)get_uint(r, 4);
+    h->consecutive_failures = (uint32_t)lbw_get_be(r, 4);
     struct view err = get_str(r);
     h->last_failure_at = get_i64(r);
     h->last_success_at = get_i64(r);
@@ -2239,7 +2214,7 @@ static int read_receiver(struct reader *r, struct lbw_ledger *l, struct lbw_rece
     return 0;
 }
 
-static int read_receivers(struct reader *r, struct lbw_ledger *l)
+static int read_receivers(struct lbw_reader *r, struct lbw_ledger *l)
 {
     size_t n;
     if (read_count(r, LBW_LEDGER_MAX_RECEIVERS, 2 + 4 + 2 + 16, &n) < 0)
@@ -2274,13 +2249,13 @@ static int cross_check(const struct lbw_ledger *l)
     return 0;
 }
 
-static int read_ledger(struct reader *r, struct lbw_ledger *l)
+static int read_ledger(struct lbw_reader *r, struct lbw_ledger *l)
 {
-    const uint8_t *magic = take(r, sizeof(SNAP_MAGIC));
+    const uint8_t *magic = lbw_take(r, sizeof(SNAP_MAGIC));
     if (!magic || memcmp(magic, SNAP_MAGIC, sizeof(SNAP_MAGIC)) != 0 ||
-        get_uint(r, 4) != SNAP_VERSION)
+        lbw_get_be(r, 4) != SNAP_VERSION)
         return MALFORMED;
-    l->last_index = get_uint(r, 8);
+    l->last_index = lbw_get_be(r, 8);
     if (r->bad)
         return MALFORMED;
     int rc;
@@ -2293,7 +2268,7 @@ static int read_ledger(struct reader *r, struct lbw_ledger *l)
 
 int lbw_ledger_restore(struct lbw_ledger *l, const uint8_t *p, size_t len)
 {
-    struct reader r = {p, p ? p + len : p, 0};
+    struct lbw_reader r = {p, p ? p + len : p, 0};
     struct lbw_ledger *n;
     if (len > LBW_LEDGER_MAX_BYTES)
         return MALFORMED;

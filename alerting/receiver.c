@@ -17,7 +17,6 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#define USER_AGENT "lbwatch/" LBW_VERSION /* LBW_VERSION comes from the Makefile */
 #define ADDRESS_MAX 256
 #define WHO_MAX 48
 
@@ -429,32 +428,8 @@ static int request_setup(struct request *q, const char *url, const char *protoco
     CURL *e = q->easy = curl_easy_init();
     if (!e)
         return -1;
-    const struct { CURLoption opt; long val; } longs[] = {
-        {CURLOPT_NOSIGNAL, 1},
-        {CURLOPT_FOLLOWLOCATION, 0},
-        {CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2},
-        {CURLOPT_SSL_VERIFYPEER, 1},
-        {CURLOPT_SSL_VERIFYHOST, 2},
-        {CURLOPT_TIMEOUT_MS, timeout_ms},
-    };
-    const struct { CURLoption opt; const char *val; } strings[] = {
-        {CURLOPT_URL, url},
-        {CURLOPT_PROTOCOLS_STR, protocols},
-        {CURLOPT_NOPROXY, "*"},
-        {CURLOPT_USERAGENT, USER_AGENT},
-    };
-    for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
-        if (curl_easy_setopt(e, longs[i].opt, longs[i].val) != CURLE_OK)
-            return -1;
-    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
-        if (curl_easy_setopt(e, strings[i].opt, strings[i].val) != CURLE_OK)
-            return -1;
-    if (curl_easy_setopt(e, CURLOPT_ERRORBUFFER, q->errbuf) != CURLE_OK ||
+    if (lbw_curl_defaults(e, url, protocols, ca_file, timeout_ms, q->errbuf) != 0 ||
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body) != CURLE_OK)
-        return -1;
-    /* A CA file replaces the system CAs entirely: no default CA directory beside it. */
-    if (ca_file && (curl_easy_setopt(e, CURLOPT_CAINFO, ca_file) != CURLE_OK ||
-                    curl_easy_setopt(e, CURLOPT_CAPATH, NULL) != CURLE_OK))
         return -1;
     return 0;
 }

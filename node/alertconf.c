@@ -17,13 +17,13 @@
 
 #include "alerting/ledger.h"
 #include "node/confarena.h"
+#include "node/secretfile.h"
 
 #define MS_SECOND 1000ull
 #define MS_MINUTE (60 * MS_SECOND)
 #define MAX_RECEIVERS 32
 #define MAX_RECIPIENTS 16
 #define MAX_INHIBIT 32
-#define SECRET_MAX 4096
 #define ROUTE_MAX_CHILDREN 32
 #define SMS_MAX_EXTRA 8
 
@@ -48,36 +48,13 @@ static const struct default_inhibit {
 static const void *read_secret(struct lbw_confread *r, struct ymap *m, const char *key,
                                int text, size_t *len)
 {
-    char *path = NULL, buf[SECRET_MAX + 1];
-    ssize_t n = -1;
-    int err = 0;
-    if (!ymap_path(m, key, Y_OPTIONAL, &path))
+    char buf[LBW_SECRET_MAX + 1];
+    if (!lbw_secret_read(m, key, text, buf, len))
         return NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        n = read(fd, buf, sizeof(buf));
-        err = errno;
-        close(fd);
-    } else {
-        err = errno;
-    }
-    if (n < 0)
-        ymap_fail(m, key, "cannot read %s: %s", path, strerror(err));
-    else if (n > SECRET_MAX)
-        ymap_fail(m, key, "%s is longer than %d bytes", path, SECRET_MAX);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    if (n == 0)
-        ymap_fail(m, key, "%s is empty", path);
-    else if (n > 0 && text && memchr(buf, '\0', (size_t)n))
-        ymap_fail(m, key, "%s holds a NUL byte", path);
-    free(path);
-    if (ydoc_failed(m->doc))
-        return NULL;
-    char *copy = lbw_conf_alloc(r, (size_t)n + 1);
+    char *copy = lbw_conf_alloc(r, *len + 1);
     if (copy)
-        memcpy(copy, buf, (size_t)n);
-    *len = (size_t)n;
+        memcpy(copy, buf, *len + 1);
+    explicit_bzero(buf, sizeof(buf));
     return copy;
 }
 

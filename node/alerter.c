@@ -566,13 +566,10 @@ static void call_deadman(struct lbw_alerter *a)
     if (!a->deadman && !(a->deadman = curl_easy_init()))
         return;
     curl_easy_reset(a->deadman);
-    curl_easy_setopt(a->deadman, CURLOPT_URL, url);
-    curl_easy_setopt(a->deadman, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(a->deadman, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(a->deadman, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    curl_easy_setopt(a->deadman, CURLOPT_TIMEOUT_MS, (long)DEADMAN_TIMEOUT_MS);
-    curl_easy_setopt(a->deadman, CURLOPT_NOBODY, 0L);
-    curl_easy_setopt(a->deadman, CURLOPT_USERAGENT, "lbwatch/" LBW_VERSION);
+    if (lbw_curl_defaults(a->deadman, url, "http,https", NULL, DEADMAN_TIMEOUT_MS, NULL) != 0) {
+        a->st.deadman_failed++;
+        return;
+    }
     if (lbw_curluv_submit(a->curl, a->deadman, on_deadman_done, a) != 0)
         a->st.deadman_failed++;
     else

@@ -1,6 +1,8 @@
 /* alerter.h - the leader's alerting loop (docs/alerting.md).
  *
- * While this node leads and its post-election barrier is committed, every second it:
+ * While this node leads and its post-election barrier is committed, every second (and at once
+ * when it starts leading or one of its intents is applied, so a notification waits for no tick)
+ * it:
  *   - evaluates every rule when evaluation_interval has passed (over its own replica of the
  *     store), plus the built-in NotificationsFailing, and proposes the transitions the
  *     ledger needs (compare-and-set on each alert's seq);

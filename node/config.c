@@ -654,6 +654,67 @@ static void read_cluster(struct ymap *top, struct lbw_config *c)
     }
 }
 
+/* --- agents ----------------------------------------------------------------------------------- */
+
+static void check_unique_agent(struct yseq *s, size_t i, struct ymap *m,
+                               const struct lbw_config *c)
+{
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(c->agents[j].name, c->agents[i].name) == 0) {
+            yaml_node_t *first = ydoc_lookup(s->doc, yseq_node(s, j), "name");
+            ymap_fail(m, "name", "duplicate agent name \"%s\" (first at line %zu)",
+                      c->agents[i].name, first->start_mark.line + 1);
+            return;
+        }
+    }
+}
+
+static void read_agent(struct yseq *s, size_t i, struct lbw_config *c)
+{
+    struct lbw_agent_cfg *a = &c->agents[i];
+    struct ymap m;
+
+    a->interval_ms = 10 * MS_SECOND;
+    a->timeout_ms = 10 * MS_SECOND;
+    yseq_map(s, i, &m);
+    read_name(&m, "name", &a->name);
+    if (ymap_hostport(&m, "address", Y_REQUIRED, &a->host, &a->port))
+        ymap_str(&m, "address", Y_REQUIRED, &a->address);
+    ymap_duration(&m, "interval", Y_OPTIONAL, MIN_INTERVAL_MS, MS_DAY, &a->interval_ms);
+    ymap_duration(&m, "timeout", Y_OPTIONAL, MIN_INTERVAL_MS, 10 * MS_MINUTE, &a->timeout_ms);
+    if (ymap_close(&m) < 0)
+        return;
+    check_unique_agent(s, i, &m, c);
+}
+
+/* agents: the agents the cluster pulls, one owner each; they need the cluster's mutual TLS. */
+static void read_agents(struct ymap *top, struct lbw_config *c)
+{
+    struct yseq s;
+    size_t n;
+
+    if (!ymap_seq(top, "agents", Y_OPTIONAL, &s) || (n = yseq_len(&s)) == 0)
+        return;
+    if (n > LBW_AGENTS_MAX) {
+        ymap_fail(top, "agents", "lists %zu agents; at most %d", n, LBW_AGENTS_MAX);
+        return;
+    }
+    if (!c->cluster.enabled || c->cluster.plain_tcp) {
+        ymap_fail(top, "agents", "needs the cluster section with its mutual-tls transport: "
+                                 "nodes pull agents with their cluster certificates and pass "
+                                 "the batches through raft");
+        return;
+    }
+    c->agents = calloc(n, sizeof(*c->agents));
+    if (!c->agents) {
+        ydoc_fail(s.doc, NULL, "", "out of memory");
+        return;
+    }
+    c->nagents = n;
+    for (size_t i = 0; i < n && !ydoc_failed(s.doc); i++)
+        read_agent(&s, i, c);
+}
+
 /* bench: the synthetic load generator (a benchmarking aid); it loads the cluster. */
 static void read_bench(struct ymap *top, struct lbw_config *c)
 {
@@ -690,6 +751,7 @@ static void read_config(struct ydoc *d, struct lbw_config *c)
     read_store(&top, c);
     read_targets(&top, c);
     read_cluster(&top, c);
+    read_agents(&top, c);
     read_bench(&top, c);
     lbw_ruleconf_read(&top, &c->rules);
     lbw_alertconf_read(&top, &c->alerting);
@@ -757,6 +819,12 @@ void lbw_config_free(struct lbw_config *c)
         lbw_statsconf_free(t->stats, t->nstats);
     }
     free(c->targets);
+    for (size_t i = 0; i < c->nagents; i++) {
+        free(c->agents[i].name);
+        free(c->agents[i].address);
+        free(c->agents[i].host);
+    }
+    free(c->agents);
     lbw_rules_free(&c->rules);
     lbw_alerting_free(&c->alerting);
     for (size_t i = 0; i < c->cluster.npeers; i++) {

@@ -46,6 +46,17 @@ struct lbw_cluster_peer_cfg {
     char *web;                  /* base URL of its web server, e.g. http://10.0.0.11:8441 */
 };
 
+#define LBW_AGENTS_MAX 64       /* agents: entries at most */
+
+struct lbw_agent_cfg {          /* an agent the cluster pulls (node/agentpull.h) */
+    char *name;                 /* its certificate's lbwatch://agent/NAME; unique */
+    char *address;              /* "host:port" of its mutual-TLS server, as written */
+    char *host;                 /* from address: IPv4/IPv6 literal or DNS name */
+    uint16_t port;
+    uint64_t interval_ms;       /* how often its owner pulls it; default 10s */
+    uint64_t timeout_ms;        /* one pull at most; default 10s */
+};
+
 struct lbw_config {
     char *path;                 /* the file it was loaded from */
 
@@ -105,6 +116,9 @@ struct lbw_config {
 
     struct lbw_target *targets;
     size_t ntargets;
+
+    struct lbw_agent_cfg *agents;   /* the same list on every node; needs cluster */
+    size_t nagents;
 
     struct lbw_rules rules;     /* alert rules: the defaults left on, then rules: (ruleconf.h) */
     struct lbw_alerting alerting;   /* receivers, routes, inhibition (alertconf.h) */

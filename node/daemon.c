@@ -207,6 +207,9 @@ static int start_node(struct node *n)
         sink = lbw_replica_sample;
         sink_arg = n->replica;
     } else {
+        if (n->cfg->alerting.enabled)
+            log_warn("alert", "alerting: is configured but there is no cluster: section; a "
+                              "standalone node evaluates no rules and sends nothing");
         if (lbw_ingest_new(&n->ingest, &n->loop, n->store) != 0) {
             log_error("node", "out of memory");
             return -1;

@@ -52,23 +52,23 @@ static void on_tick(uv_timer_t *timer)
         t->in_flight = 1;
 }
 
+/* The easy handle every request reuses (so its connection is kept): lbwatch's transfer
+ * defaults (TLS 1.2+, verified against ca_file, no proxy), the name resolved to loopback. */
 static int configure(struct lbw_demo_traffic *t, const char *name, uint16_t port,
                      const char *ca_file)
 {
     char entry[300];
     snprintf(t->base, sizeof(t->base), "https://%s:%u", name, port);
+    snprintf(t->url, sizeof(t->url), "%s/", t->base);
     snprintf(entry, sizeof(entry), "%s:%u:127.0.0.1", name, port);
     t->resolve = curl_slist_append(NULL, entry);
     t->easy = curl_easy_init();
-    if (!t->resolve || !t->easy)
+    if (!t->resolve || !t->easy ||
+        lbw_curl_defaults(t->easy, t->url, "https", ca_file, 3000, NULL) != 0)
         return -1;
-    curl_easy_setopt(t->easy, CURLOPT_RESOLVE, t->resolve);
-    curl_easy_setopt(t->easy, CURLOPT_CAINFO, ca_file);
-    curl_easy_setopt(t->easy, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, 3000L);
-    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
-    return 0;
+    return curl_easy_setopt(t->easy, CURLOPT_RESOLVE, t->resolve) == CURLE_OK &&
+                   curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, discard) == CURLE_OK
+               ? 0 : -1;
 }
 
 static void release(struct lbw_demo_traffic *t)
@@ -85,7 +85,7 @@ int lbw_demo_traffic_start(struct lbw_demo_traffic **out, uv_loop_t *loop, const
 {
     struct lbw_demo_traffic *t = calloc(1, sizeof(*t));
     if (!t || configure(t, name, port, ca_file) != 0) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "cannot set up libcurl");
         if (t)
             release(t);
         return -1;

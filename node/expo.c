@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alerting/ledger.h"
+#include "node/agentview.h"
 #include "node/fsm.h"
 #include "node/view.h"
 #include "raft/cluster.h"
@@ -27,7 +28,8 @@ static const struct help helps[] = {
     {"probe_http_duration_seconds", "Duration of each HTTP request phase."},
     {"probe_http_ssl", "Whether the final HTTP request used TLS."},
     {"probe_http_content_length", "Response body bytes received."},
-    {"lbwatch_probe_error_info", "Why the latest probe failed."},
+    {"lbwatch_probe_error_info",
+     "Why the latest probe failed, or what a successful scrape could not keep."},
     {"lbwatch_tls_connect_seconds", "TCP connect time of the TLS probe."},
     {"lbwatch_tls_handshake_seconds", "TLS handshake time after connect."},
     {"lbwatch_tls_cipher_info", "The negotiated cipher suite."},
@@ -42,6 +44,20 @@ static const struct help helps[] = {
     {"lbwatch_http_first_byte_seconds", "Time from start to the first response byte."},
     {"lbwatch_http_body_match", "Whether the expected body substring was found."},
     {"lbwatch_http_redirect_https", "Whether plain HTTP redirects to https on the same host."},
+    {"node_load1", "1-minute load average of the agent's host."},
+    {"node_load5", "5-minute load average of the agent's host."},
+    {"node_load15", "15-minute load average of the agent's host."},
+    {"node_boot_time_seconds", "Boot time of the agent's host (unix s)."},
+    {"lbwatch_collector_success", "Whether the agent's collector succeeded (1) or not (0)."},
+    {"nginx_connections_active", "Active client connections (nginx stub_status)."},
+    {"nginx_connections_accepted", "Accepted client connections since nginx started."},
+    {"nginx_connections_handled", "Handled client connections since nginx started."},
+    {"nginx_connections_reading", "Connections where nginx is reading the request header."},
+    {"nginx_connections_writing", "Connections where nginx is writing the response."},
+    {"nginx_connections_waiting", "Idle keep-alive client connections."},
+    {"nginx_http_requests_total", "Client requests since nginx started."},
+    {"lbwatch_scrape_samples",
+     "Samples of the latest Prometheus scrape: emitted, skipped (not allowed), rejected."},
 };
 
 static const char *help_for(const char *metric, size_t len)
@@ -248,5 +264,6 @@ void lbw_expo_metrics(const struct lbw_web_ctx *ctx, struct lbw_reply *r)
     if (st.clustered) {
         cluster_metrics(&r->body, &st);
         alerting_metrics(&r->body, &st);
+        lbw_agentview_metrics(&r->body, &st);
     }
 }

@@ -8,14 +8,16 @@
  * key is looked up once per batch, not once per sample); the counters; the snapshot and audit
  * record codecs.
  *
- * Snapshot format, version 2 (integers big-endian):
+ * Snapshot format, version 3 (integers big-endian):
  *   8    magic "LBWSNAP\0"
- *   u32  version (2)
+ *   u32  version (3; version 2, which has no assignment table, is still restored)
  *   u64  applied index
  *   32   hash
  *   u32  norigins, then per origin, in strictly ascending (kind, id, name) order:
  *          u8 kind, u64 id, u8 name length, name, u64 last sequence number
  *   u32  ledger length, then the alert ledger (lbw_ledger_serialize)
+ *   u32  assignment table length, then the agent assignment table (lbw_assign_serialize)
+ *        (version 3 only)
  *   the samples section (at most snapshot_max_bytes):
  *   u32  nseries, then per series, in strictly ascending key order (bytewise, a prefix
  *        first, as LMDB orders them):
@@ -33,15 +35,19 @@
 #include <openssl/evp.h>
 
 #include "alerting/ledger.h"
+#include "node/assign.h"
 #include "node/chunk.h"
 #include "probes/sample.h"
+#include "probes/bytes.h"
 
 #define DEFAULT_WINDOW_MS (15 * 60 * 1000LL)
 #define DEFAULT_SNAPSHOT_MAX ((size_t)32 << 20)
 #define MIN_SNAPSHOT_MAX 64
 #define AUTOFLUSH_SAMPLES 262144
 #define SNAP_MAGIC "LBWSNAP"      /* with its NUL: 8 bytes */
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u
+#define SNAP_VERSION_NO_ASSIGN 2u /* before the agent assignment table */
+#define ASSIGN_MAX_BYTES (1 + 4 + LBW_ASSIGN_MAX * (1 + LBW_NAME_MAX + 16))
 #define SNAP_POINTS (2 * LBW_CHUNK_MAX_SAMPLES) /* per series: its newest two chunks */
 #define CUT_STEPS 1024            /* the window's cut moves in steps of window / CUT_STEPS */
 #define ORIGIN_MIN_BYTES (1 + 8 + 1 + 1 + 8)
@@ -64,6 +70,7 @@ struct lbw_fsm {
 
     /* replicated state */
     struct lbw_ledger *ledger;
+    struct lbw_assign *assign;
     uint64_t applied;
     uint8_t hash[32];
     struct origin *origins;
@@ -83,6 +90,9 @@ struct outcome {
     int alert;                    /* an alert op was applied (its result below) */
     enum lbw_apply_result alert_result;
     struct lbw_ledger_change change;
+    int assign;                   /* an assignment op was applied (its result below) */
+    enum lbw_assign_result assign_result;
+    struct lbw_assign_op assign_op;
     int rejected;
     enum lbw_fsm_reject why;
     int has_origin;
@@ -96,47 +106,13 @@ enum { LOCAL_IO = -1, LOCAL_NOMEM = -2 };
 
 /* ---- byte helpers ------------------------------------------------------------------------ */
 
-/* Writes v big-endian in n bytes; returns the byte after. */
-static uint8_t *wr_be(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    return p + n;
-}
-
 static uint8_t *wr_bytes(uint8_t *p, const void *data, size_t n)
 {
     memcpy(p, data, n);
     return p + n;
 }
 
-/* A bounds-checked reader over untrusted bytes: a failed read sets bad and yields zero. */
-struct reader {
-    const uint8_t *p, *end;
-    int bad;
-};
-
-static const uint8_t *take(struct reader *r, size_t n)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const uint8_t *p = r->p;
-    r->p += n;
-    return p;
-}
-
-static uint64_t get_uint(struct reader *r, size_t n)
-{
-    const uint8_t *p = take(r, n);
-    uint64_t v = 0;
-    for (size_t i = 0; p && i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static size_t left(const struct reader *r)
+static size_t left(const struct lbw_reader *r)
 {
     return (size_t)(r->end - r->p);
 }
@@ -180,7 +156,7 @@ static void ob_be(struct obuf *b, uint64_t v, size_t n)
 {
     uint8_t *p = ob_room(b, n);
     if (p)
-        wr_be(p, v, n);
+        lbw_put_be(p, v, n);
 }
 
 /* ---- origins ----------------------------------------------------------------------------- */
@@ -247,12 +223,12 @@ uint64_t lbw_fsm_origin_seq(const struct lbw_fsm *f, const struct lbw_identity *
 }
 
 /* Reads one origin as the snapshot and the batch format write it. */
-static int read_origin(struct reader *r, struct lbw_identity *id)
+static int read_origin(struct lbw_reader *r, struct lbw_identity *id)
 {
-    unsigned kind = (unsigned)get_uint(r, 1);
-    uint64_t v = get_uint(r, 8);
-    size_t nlen = (size_t)get_uint(r, 1);
-    const uint8_t *name = nlen > 0 && nlen < LBW_NAME_MAX ? take(r, nlen) : NULL;
+    unsigned kind = (unsigned)lbw_get_be(r, 1);
+    uint64_t v = lbw_get_be(r, 8);
+    size_t nlen = (size_t)lbw_get_be(r, 1);
+    const uint8_t *name = nlen > 0 && nlen < LBW_NAME_MAX ? lbw_take(r, nlen) : NULL;
     if (!name || memchr(name, 0, nlen))
         return -1;
     memset(id, 0, sizeof(*id));
@@ -282,7 +258,7 @@ static int chain_hash(struct lbw_fsm *f, uint64_t index, const void *entry, size
                       uint8_t out[32])
 {
     uint8_t ib[8];
-    wr_be(ib, index, 8);
+    lbw_put_be(ib, index, 8);
     return EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) == 1 &&
                    EVP_DigestUpdate(f->md, f->hash, sizeof(f->hash)) == 1 &&
                    EVP_DigestUpdate(f->md, ib, sizeof(ib)) == 1 &&
@@ -404,19 +380,19 @@ static int write_audit(struct lbw_fsm *f, uint64_t index, const struct lbw_batch
 {
     uint8_t rec[AUDIT_MAX], *p = rec;
     size_t nlen = strlen(b->origin.name);
-    p = wr_be(p, (uint64_t)(b->nsamples ? a->newest : 0), 8);
-    p = wr_be(p, LBW_AUDIT_VERSION, 1);
-    p = wr_be(p, (uint64_t)(b->nsamples ? a->oldest : 0), 8);
-    p = wr_be(p, index, 8);
-    p = wr_be(p, (uint64_t)b->origin.kind, 1);
-    p = wr_be(p, b->origin.id, 8);
-    p = wr_be(p, nlen, 1);
+    p = lbw_put_be(p, (uint64_t)(b->nsamples ? a->newest : 0), 8);
+    p = lbw_put_be(p, LBW_AUDIT_VERSION, 1);
+    p = lbw_put_be(p, (uint64_t)(b->nsamples ? a->oldest : 0), 8);
+    p = lbw_put_be(p, index, 8);
+    p = lbw_put_be(p, (uint64_t)b->origin.kind, 1);
+    p = lbw_put_be(p, b->origin.id, 8);
+    p = lbw_put_be(p, nlen, 1);
     p = wr_bytes(p, b->origin.name, nlen);
-    p = wr_be(p, b->seq, 8);
-    p = wr_be(p, b->nsamples, 4);
+    p = lbw_put_be(p, b->seq, 8);
+    p = lbw_put_be(p, b->nsamples, 4);
     p = wr_bytes(p, b->cert_sha256, 32);
     p = wr_bytes(p, b->payload_sha256, 32);
-    p = wr_be(p, b->siglen, 2);
+    p = lbw_put_be(p, b->siglen, 2);
     p = wr_bytes(p, b->sig, b->siglen);
     if (lbw_store_audit_cert_put(f->o.store, b->cert_sha256, b->cert, b->cert_len) < 0 ||
         lbw_store_audit_put(f->o.store, index, rec, (size_t)(p - rec)) < 0)
@@ -498,6 +474,32 @@ static int apply_alert(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, 
     return out->alert_result == LBW_APPLY_NOMEM ? LOCAL_NOMEM : 0;
 }
 
+/* An agent assignment op, signed by the node that led when it proposed it. */
+static int apply_assign(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, size_t len,
+                        struct outcome *out)
+{
+    struct lbw_batch_view b;
+    enum lbw_batch_error e =
+        lbw_entry_verify(f->o.verifier, entry, len, &b, out->detail, sizeof(out->detail));
+    if (e == LBW_BATCH_NOMEM)
+        return LOCAL_NOMEM;
+    if (e != LBW_BATCH_MALFORMED) {
+        out->has_origin = 1;
+        out->origin = b.origin;
+        out->seq = b.seq;
+    }
+    if (e != LBW_BATCH_OK)
+        return reject(out, reject_of(e));
+    if (b.origin.kind != LBW_ID_NODE) {
+        snprintf(out->detail, sizeof(out->detail), "assignment ops come from nodes only");
+        return reject(out, LBW_REJECT_FORGED);
+    }
+    out->assign = 1;
+    out->assign_result =
+        lbw_assign_apply(f->assign, index, b.payload, b.payload_len, &out->assign_op);
+    return 0;
+}
+
 static int apply_entry(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, size_t len,
                        struct outcome *out)
 {
@@ -505,6 +507,8 @@ static int apply_entry(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, 
         return apply_batch(f, index, entry, len, out);
     if (len > 0 && entry[0] == LBW_ENTRY_ALERT)
         return apply_alert(f, index, entry, len, out);
+    if (len > 0 && entry[0] == LBW_ENTRY_ASSIGN)
+        return apply_assign(f, index, entry, len, out);
     snprintf(out->detail, sizeof(out->detail), "unknown entry type");
     return reject(out, LBW_REJECT_MALFORMED);
 }
@@ -521,13 +525,19 @@ static void take_outcome(struct lbw_fsm *f, uint64_t index, const uint8_t hash[3
         f->st.rejected[out->why]++;
         if (f->o.on_reject)
             f->o.on_reject(f->o.arg, index, out->why, out->has_origin ? &out->origin : NULL,
-                           out->detail);
+                           out->seq, out->detail);
         return;
     }
     if (out->alert) {
         f->st.alert_ops[out->alert_result]++;
         if (f->o.on_alert)
             f->o.on_alert(f->o.arg, index, out->alert_result, &out->change);
+        return;
+    }
+    if (out->assign) {
+        f->st.assign_ops[out->assign_result]++;
+        if (f->o.on_assign)
+            f->o.on_assign(f->o.arg, index, out->assign_result, &out->assign_op);
         return;
     }
     f->st.batches++;
@@ -566,7 +576,7 @@ static int fsm_apply(struct raft_fsm *rfsm, const struct raft_buffer *buf, void 
 static int put_state_meta(struct lbw_fsm *f, uint64_t applied, const uint8_t hash[32])
 {
     uint8_t v[8 + 32];
-    wr_bytes(wr_be(v, applied, 8), hash, 32);
+    wr_bytes(lbw_put_be(v, applied, 8), hash, 32);
     return lbw_store_meta_put(f->o.store, STATE_META, v, sizeof(v));
 }
 
@@ -694,7 +704,7 @@ static int write_series(struct snap_writer *w, const struct cand *cd, int64_t fr
         w->o->len = series_at;
         return 0;
     }
-    wr_be(w->o->p + nchunks_at, nchunks, 4);
+    lbw_put_be(w->o->p + nchunks_at, nchunks, 4);
     (*nseries)++;
     return over(w);
 }
@@ -716,7 +726,7 @@ static int write_samples(struct snap_writer *w, int64_t from)
         w->o->len = w->start;
         return rc;
     }
-    wr_be(w->o->p + w->start, nseries, 4);
+    lbw_put_be(w->o->p + w->start, nseries, 4);
     return 0;
 }
 
@@ -772,6 +782,19 @@ static int write_ledger(const struct lbw_fsm *f, struct obuf *o)
     return rc == 0 && !o->oom ? 0 : -1;
 }
 
+/* The assignment table as u32 length + its serialisation. */
+static int write_assign(const struct lbw_fsm *f, struct obuf *o)
+{
+    uint8_t *p;
+    size_t len;
+    if (lbw_assign_serialize(f->assign, &p, &len) < 0)
+        return -1;
+    ob_be(o, len, 4);
+    ob_put(o, p, len);
+    free(p);
+    return o->oom ? -1 : 0;
+}
+
 /* Builds the whole snapshot into o. Returns 0 or a RAFT_* error. */
 static int build_snapshot(struct lbw_fsm *f, struct obuf *o)
 {
@@ -781,7 +804,7 @@ static int build_snapshot(struct lbw_fsm *f, struct obuf *o)
     int rc = RAFT_NOMEM;
     lbw_chunk_enc_init(&w.enc);
     write_head(f, o);
-    if (write_ledger(f, o) < 0)
+    if (write_ledger(f, o) < 0 || write_assign(f, o) < 0)
         goto out;
     w.start = o->len;
     if (!w.pts || o->oom)
@@ -840,19 +863,22 @@ struct snap_head {
     size_t norigins;
     const uint8_t *ledger;      /* the serialised ledger, checked when restored */
     size_t ledger_len;
+    const uint8_t *assign;      /* the serialised assignment table; NULL in version 2 */
+    size_t assign_len;
 };
 
 /* Reads and checks everything before the samples section. Returns 0, -1 if malformed,
  * LOCAL_NOMEM. */
-static int read_head(struct reader *r, struct snap_head *h)
+static int read_head(struct lbw_reader *r, struct snap_head *h)
 {
-    const uint8_t *magic = take(r, sizeof(SNAP_MAGIC));
+    const uint8_t *magic = lbw_take(r, sizeof(SNAP_MAGIC));
+    uint64_t version = magic ? lbw_get_be(r, 4) : 0;
     if (!magic || memcmp(magic, SNAP_MAGIC, sizeof(SNAP_MAGIC)) != 0 ||
-        get_uint(r, 4) != SNAP_VERSION)
+        (version != SNAP_VERSION && version != SNAP_VERSION_NO_ASSIGN))
         return -1;
-    h->applied = get_uint(r, 8);
-    const uint8_t *hash = take(r, sizeof(h->hash));
-    uint64_t n = get_uint(r, 4);
+    h->applied = lbw_get_be(r, 8);
+    const uint8_t *hash = lbw_take(r, sizeof(h->hash));
+    uint64_t n = lbw_get_be(r, 4);
     if (r->bad || n > left(r) / ORIGIN_MIN_BYTES)
         return -1;
     memcpy(h->hash, hash, sizeof(h->hash));
@@ -862,13 +888,18 @@ static int read_head(struct reader *r, struct snap_head *h)
         struct origin *o = &h->origins[h->norigins];
         if (read_origin(r, &o->id) < 0)
             return -1;
-        o->seq = get_uint(r, 8);
+        o->seq = lbw_get_be(r, 8);
         if (r->bad || (h->norigins > 0 && origin_cmp(&o[-1].id, &o->id) >= 0))
             return -1;
     }
-    h->ledger_len = (size_t)get_uint(r, 4);
+    h->ledger_len = (size_t)lbw_get_be(r, 4);
     if (r->bad || h->ledger_len > LBW_LEDGER_MAX_BYTES ||
-        !(h->ledger = take(r, h->ledger_len)))
+        !(h->ledger = lbw_take(r, h->ledger_len)))
+        return -1;
+    if (version == SNAP_VERSION_NO_ASSIGN)
+        return 0;
+    h->assign_len = (size_t)lbw_get_be(r, 4);
+    if (r->bad || h->assign_len > ASSIGN_MAX_BYTES || !(h->assign = lbw_take(r, h->assign_len)))
         return -1;
     return 0;
 }
@@ -884,17 +915,17 @@ typedef int (*restore_fn)(void *arg, const char *key, size_t keylen, int64_t ts,
 
 /* Reads one series' chunks, checking them, and passes every sample to fn (if any). Returns
  * 0, -1 if malformed, LOCAL_IO if fn failed. */
-static int read_chunks(struct reader *r, const uint8_t *key, size_t keylen, restore_fn fn,
+static int read_chunks(struct lbw_reader *r, const uint8_t *key, size_t keylen, restore_fn fn,
                        void *arg)
 {
     struct lbw_chunk_sample smp[LBW_CHUNK_MAX_SAMPLES];
-    uint64_t nchunks = get_uint(r, 4);
+    uint64_t nchunks = lbw_get_be(r, 4);
     int64_t prev = -1;
     if (r->bad || nchunks == 0 || nchunks > left(r) / CHUNK_MIN_BYTES)
         return -1;
     for (uint64_t c = 0; c < nchunks; c++) {
-        size_t len = (size_t)get_uint(r, 2);
-        const uint8_t *data = len ? take(r, len) : NULL;
+        size_t len = (size_t)lbw_get_be(r, 2);
+        const uint8_t *data = len ? lbw_take(r, len) : NULL;
         int n = data ? lbw_chunk_decode(data, len, smp) : -1;
         if (n < 0)
             return -1;
@@ -910,17 +941,17 @@ static int read_chunks(struct reader *r, const uint8_t *key, size_t keylen, rest
 }
 
 /* Reads the samples section to its end. Returns 0, -1 if malformed, LOCAL_IO. */
-static int read_samples(struct reader *r, restore_fn fn, void *arg)
+static int read_samples(struct lbw_reader *r, restore_fn fn, void *arg)
 {
     const uint8_t *prev = NULL;
     size_t prevlen = 0;
-    uint64_t n = get_uint(r, 4);
+    uint64_t n = lbw_get_be(r, 4);
     if (r->bad || n > left(r) / SERIES_MIN_BYTES)
         return -1;
     for (uint64_t i = 0; i < n; i++) {
         struct lbw_key_parsed parsed;
-        size_t keylen = (size_t)get_uint(r, 2);
-        const uint8_t *key = keylen ? take(r, keylen) : NULL;
+        size_t keylen = (size_t)lbw_get_be(r, 2);
+        const uint8_t *key = keylen ? lbw_take(r, keylen) : NULL;
         if (!key || lbw_key_parse((const char *)key, keylen, &parsed) < 0 ||
             (prev && key_cmp(prev, prevlen, key, keylen) >= 0))
             return -1;
@@ -950,7 +981,7 @@ static int restore_sample(void *arg, const char *key, size_t keylen, int64_t ts,
 }
 
 /* Appends the snapshot's samples (already checked) and commits them with the new state. */
-static int restore_store(struct lbw_fsm *f, struct reader *samples, const struct snap_head *h)
+static int restore_store(struct lbw_fsm *f, struct lbw_reader *samples, const struct snap_head *h)
 {
     struct restorer rs = {f, 0};
     if (lbw_fsm_flush(f) < 0 || read_samples(samples, restore_sample, &rs) != 0 ||
@@ -961,30 +992,54 @@ static int restore_store(struct lbw_fsm *f, struct reader *samples, const struct
     return 0;
 }
 
+/* The snapshot's assignment table, checked, into *out (a new table; empty in version 2).
+ * Returns 0, or a RAFT_* error. */
+static int read_assign(const struct snap_head *h, struct lbw_assign **out)
+{
+    *out = lbw_assign_new();
+    if (!*out)
+        return RAFT_NOMEM;
+    int rc = h->assign ? lbw_assign_restore(*out, h->assign, h->assign_len) : 0;
+    if (rc == 0)
+        return 0;
+    lbw_assign_free(*out);
+    *out = NULL;
+    return rc == -2 ? RAFT_NOMEM : RAFT_MALFORMED;
+}
+
 static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
 {
     struct lbw_fsm *f = rfsm->data;
     struct snap_head h = {0};
-    struct reader r = {buf->base, (const uint8_t *)buf->base + buf->len, 0};
+    struct lbw_assign *assign = NULL;
+    struct lbw_reader r = {buf->base, (const uint8_t *)buf->base + buf->len, 0};
     int rc = read_head(&r, &h);
     if (rc != 0) {
         free(h.origins);
         return rc == LOCAL_NOMEM ? RAFT_NOMEM : RAFT_MALFORMED;
     }
-    struct reader check = r;
+    struct lbw_reader check = r;
     if (read_samples(&check, NULL, NULL) != 0) {
         free(h.origins);
         return RAFT_MALFORMED;
     }
+    if ((rc = read_assign(&h, &assign)) != 0) {
+        free(h.origins);
+        return rc;
+    }
     int lr = lbw_ledger_restore(f->ledger, h.ledger, h.ledger_len); /* unchanged on failure */
     if (lr != 0) {
         free(h.origins);
+        lbw_assign_free(assign);
         return lr == -2 ? RAFT_NOMEM : RAFT_MALFORMED;
     }
     if (restore_store(f, &r, &h) < 0) {
         free(h.origins);
+        lbw_assign_free(assign);
         return RAFT_IOERR;
     }
+    lbw_assign_free(f->assign);
+    f->assign = assign;
     free(f->origins);
     f->origins = h.origins;
     f->norigins = f->origins_cap = h.norigins;
@@ -1001,20 +1056,20 @@ static int fsm_restore(struct raft_fsm *rfsm, struct raft_buffer *buf)
 
 int lbw_fsm_audit_decode(const uint8_t *rec, size_t len, struct lbw_audit_record *out)
 {
-    struct reader r = {rec, rec + len, 0};
+    struct lbw_reader r = {rec, rec + len, 0};
     memset(out, 0, sizeof(*out));
-    out->newest_ts = (int64_t)get_uint(&r, 8);
-    if (get_uint(&r, 1) != LBW_AUDIT_VERSION)
+    out->newest_ts = (int64_t)lbw_get_be(&r, 8);
+    if (lbw_get_be(&r, 1) != LBW_AUDIT_VERSION)
         return -1;
-    out->oldest_ts = (int64_t)get_uint(&r, 8);
-    out->index = get_uint(&r, 8);
+    out->oldest_ts = (int64_t)lbw_get_be(&r, 8);
+    out->index = lbw_get_be(&r, 8);
     if (read_origin(&r, &out->origin) < 0)
         return -1;
-    out->seq = get_uint(&r, 8);
-    out->nsamples = (uint32_t)get_uint(&r, 4);
-    const uint8_t *cert = take(&r, 32), *payload = take(&r, 32);
-    out->siglen = (size_t)get_uint(&r, 2);
-    out->sig = out->siglen && out->siglen <= LBW_BATCH_MAX_SIG ? take(&r, out->siglen) : NULL;
+    out->seq = lbw_get_be(&r, 8);
+    out->nsamples = (uint32_t)lbw_get_be(&r, 4);
+    const uint8_t *cert = lbw_take(&r, 32), *payload = lbw_take(&r, 32);
+    out->siglen = (size_t)lbw_get_be(&r, 2);
+    out->sig = out->siglen && out->siglen <= LBW_BATCH_MAX_SIG ? lbw_take(&r, out->siglen) : NULL;
     if (r.bad || !out->sig || left(&r) != 0)
         return -1;
     memcpy(out->cert_sha256, cert, 32);
@@ -1039,8 +1094,10 @@ int lbw_fsm_new(struct lbw_fsm **out, const struct lbw_fsm_options *o)
         f->o.snapshot_max_bytes = DEFAULT_SNAPSHOT_MAX;
     if (f->o.snapshot_max_bytes < MIN_SNAPSHOT_MAX)
         f->o.snapshot_max_bytes = MIN_SNAPSHOT_MAX;
-    if (!(f->md = EVP_MD_CTX_new()) || !(f->ledger = lbw_ledger_new())) {
+    if (!(f->md = EVP_MD_CTX_new()) || !(f->ledger = lbw_ledger_new()) ||
+        !(f->assign = lbw_assign_new())) {
         EVP_MD_CTX_free(f->md);
+        lbw_ledger_free(f->ledger);
         free(f);
         return -1;
     }
@@ -1060,12 +1117,15 @@ void lbw_fsm_free(struct lbw_fsm *f)
         return;
     EVP_MD_CTX_free(f->md);
     lbw_ledger_free(f->ledger);
+    lbw_assign_free(f->assign);
     free(f->origins);
     free(f->series);
     free(f);
 }
 
 struct lbw_ledger *lbw_fsm_ledger(struct lbw_fsm *f) { return f->ledger; }
+
+const struct lbw_assign *lbw_fsm_assignments(const struct lbw_fsm *f) { return f->assign; }
 
 struct raft_fsm *lbw_fsm_raft(struct lbw_fsm *f)
 {

@@ -24,6 +24,9 @@
  * (alerting/ledger.h), whose own compare-and-set rules decide what it does; it has no
  * sequence check (alert ops only ever come from the leader itself, never forwarded, and
  * each is guarded by the ledger's expectations).
+ * An agent assignment op (LBW_ENTRY_ASSIGN) is verified the same way (the signer must be a
+ * node) and applied to the assignment table (node/assign.h), whose compare-and-set decides
+ * what it does; like alert ops it has no sequence check (only leaders propose them).
  * Unknown entry types are refused like malformed batches. apply returns non-zero only for a
  * local failure (disk, memory): libraft then stops applying and retries, and nothing of the
  * entry (not even the hash) has been taken in. A store failure aborts the open store
@@ -41,7 +44,7 @@
  * as not newer, so the store ends where it was and the FSM state where the others are.
  *
  * Snapshot = the small replicated state (applied index, hash, per-origin sequence numbers,
- * the alert ledger)
+ * the alert ledger, the agent assignment table)
  * plus the recent window of samples, so a node that was down, or is new, has the latest
  * results of every vantage after restoring. The window: every series whose latest sample is
  * within window_ms of the newest timestamp in the store, with its samples since then but at
@@ -67,6 +70,7 @@
 #include <stdint.h>
 
 #include "alerting/ledger.h"
+#include "node/assign.h"
 #include "node/store.h"
 #include "raft/batch.h"
 
@@ -89,15 +93,20 @@ struct lbw_fsm_options {
     int64_t window_ms;          /* recent samples in snapshots; 0 = 15 minutes */
     size_t snapshot_max_bytes;  /* 0 = 32 MiB */
     void *arg;
-    /* A refused entry: for the log and the counters. origin may be NULL (malformed). */
+    /* A refused entry: for the log and the counters. origin (NULL when malformed) and seq are
+     * what the entry states, unverified. */
     void (*on_reject)(void *arg, uint64_t index, enum lbw_fsm_reject why,
-                      const struct lbw_identity *origin, const char *detail);
+                      const struct lbw_identity *origin, uint64_t seq, const char *detail);
     /* A batch was accepted: lets its origin forget it (raft/cluster.h). */
     void (*on_batch)(void *arg, const struct lbw_identity *origin, uint64_t seq);
     /* An alert op (entry type LBW_ENTRY_ALERT, signed by a node) was applied to the ledger:
      * its result and what changed. */
     void (*on_alert)(void *arg, uint64_t index, enum lbw_apply_result result,
                      const struct lbw_ledger_change *change);
+    /* An assignment op (LBW_ENTRY_ASSIGN, signed by a node) was applied to the table: its
+     * result and the op. */
+    void (*on_assign)(void *arg, uint64_t index, enum lbw_assign_result result,
+                      const struct lbw_assign_op *op);
 };
 
 /* Returns 0, or -1 (no store or verifier, negative window, out of memory). */
@@ -116,6 +125,10 @@ void lbw_fsm_bind(struct lbw_fsm *f, struct raft *r);
  * restore. */
 struct lbw_ledger *lbw_fsm_ledger(struct lbw_fsm *f);
 
+/* The replicated agent assignment table (node/assign.h). Read it on the loop thread; it
+ * changes only on apply and restore. */
+const struct lbw_assign *lbw_fsm_assignments(const struct lbw_fsm *f);
+
 /* Commits the open store transaction. Returns 0 or -1. */
 int lbw_fsm_flush(struct lbw_fsm *f);
 
@@ -127,6 +140,7 @@ struct lbw_fsm_stats {
     uint64_t samples;           /* stored */
     uint64_t rejected[LBW_REJECT_KINDS];
     uint64_t alert_ops[4];      /* by lbw_apply_result: ok, stale, invalid, nomem */
+    uint64_t assign_ops[LBW_ASSIGN_RESULTS];    /* by lbw_assign_result */
     uint64_t snapshots, restores;
     uint64_t last_snapshot_bytes;
     uint64_t store_errors;      /* applies that failed on the store and were retried */

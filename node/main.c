@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "node/agent.h"
 #include "node/ctl.h"
 #include "node/daemon.h"
 #include "node/demo.h"
@@ -19,6 +20,7 @@ struct command {
 
 static const struct command commands[] = {
     {"node", lbw_node_main, "run an lbwatch node (probes, store, web)"},
+    {"agent", lbw_agent_main, "run an agent on a load-balancer host (signed samples for nodes to pull)"},
     {"pki", lbw_pki_main, "make the cluster CA and node certificates, show certificates"},
     {"ctl", lbw_ctl_main, "operate a running cluster: status, add-node, remove-node"},
     {"demo", lbw_demo_main, "run a throwaway node with demo targets on loopback"},

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alerting/route.h"
+#include "node/agentpull.h"
 #include "node/alerter.h"
 #include "node/batcher.h"
 #include "node/fsm.h"
@@ -27,6 +28,7 @@ struct lbw_replica {
     struct lbw_batcher *batcher;
     struct lbw_loadgen *loadgen;    /* bench: section only */
     struct lbw_alerter *alerter;
+    struct lbw_agentpull *agentpull;    /* agents: section only */
     int ledger_changed;             /* since the last lbw_replica_take_ledger_change() */
     void (*leader_cb)(void *arg);
     void *leader_arg;
@@ -38,9 +40,11 @@ struct lbw_replica {
 /* ---- what the parts report --------------------------------------------------------------- */
 
 static void on_reject(void *arg, uint64_t index, enum lbw_fsm_reject why,
-                      const struct lbw_identity *origin, const char *detail)
+                      const struct lbw_identity *origin, uint64_t seq, const char *detail)
 {
-    (void)arg;
+    struct lbw_replica *r = arg;
+    if (origin)
+        lbw_agentpull_judged(r->agentpull, origin, seq, 0);
     if (origin)
         log_warn("fsm", "entry %llu from %s %s (%llu) refused: %s (%s)",
                  (unsigned long long)index, origin->kind == LBW_ID_AGENT ? "agent" : "node",
@@ -55,6 +59,24 @@ static void on_batch(void *arg, const struct lbw_identity *origin, uint64_t seq)
     struct lbw_replica *r = arg;
     if (origin->kind == LBW_ID_NODE && origin->id == r->cfg->node.id && r->cluster)
         lbw_cluster_applied_seq(r->cluster, seq);
+    lbw_agentpull_judged(r->agentpull, origin, seq, 1);
+}
+
+/* Every node logs who pulls which agent. */
+static void on_assign(void *arg, uint64_t index, enum lbw_assign_result result,
+                      const struct lbw_assign_op *op)
+{
+    (void)arg;
+    if (result != LBW_ASSIGN_OK)
+        log_debug("agent", "entry %llu: assignment op for agent %s %s",
+                  (unsigned long long)index, op->agent[0] ? op->agent : "?",
+                  lbw_assign_result_name(result));
+    else if (op->type == LBW_ASSIGN_SET)
+        log_info("agent", "agent %s is pulled by node %llu (entry %llu)", op->agent,
+                 (unsigned long long)op->node, (unsigned long long)index);
+    else
+        log_info("agent", "agent %s is released (entry %llu)", op->agent,
+                 (unsigned long long)index);
 }
 
 /* Every node logs what its ledger did: an operator reading any node's log sees the alerts. */
@@ -133,7 +155,7 @@ static int start_fsm(struct lbw_replica *r, struct lbw_store *store, char *err, 
 {
     struct lbw_fsm_options o = {.store = store, .verifier = r->verifier, .arg = r,
                                 .on_reject = on_reject, .on_batch = on_batch,
-                                .on_alert = on_alert};
+                                .on_alert = on_alert, .on_assign = on_assign};
     if (lbw_fsm_new(&r->fsm, &o) != 0) {
         snprintf(err, errlen, "cannot create the state machine");
         return -1;
@@ -245,6 +267,15 @@ static int start_alerter(struct lbw_replica *r, struct lbw_store *store, char *e
     return lbw_alerter_new(&r->alerter, &ac, err, errlen);
 }
 
+static int start_agentpull(struct lbw_replica *r, char *err, size_t errlen)
+{
+    if (r->cfg->nagents == 0)
+        return 0;
+    struct lbw_agentpull_config pc = {.loop = r->loop, .cfg = r->cfg, .cluster = r->cluster,
+                                      .fsm = r->fsm, .signer = r->signer};
+    return lbw_agentpull_new(&r->agentpull, &pc, err, errlen);
+}
+
 int lbw_replica_start(struct lbw_replica **out, uv_loop_t *loop, const struct lbw_config *cfg,
                       struct lbw_store *store, char *err, size_t errlen)
 {
@@ -267,6 +298,8 @@ int lbw_replica_start(struct lbw_replica **out, uv_loop_t *loop, const struct lb
     if (ok && start_loadgen(r, err, errlen) != 0)
         ok = 0;
     if (ok && start_alerter(r, store, err, errlen) != 0)
+        ok = 0;
+    if (ok && start_agentpull(r, err, errlen) != 0)
         ok = 0;
     if (!ok) {
         lbw_replica_close(r, NULL, NULL);
@@ -336,6 +369,8 @@ void lbw_replica_status(const struct lbw_replica *r, struct lbw_node_status *st)
     if (r->alerter)
         lbw_alerter_stats(r->alerter, &st->alerter);
     count_ledger(lbw_fsm_ledger(r->fsm), st);
+    if (r->agentpull)
+        st->nagents = lbw_agentpull_status(r->agentpull, st->agents, LBW_AGENTS_MAX);
     st->bench = r->loadgen != NULL;
     if (r->loadgen)
         lbw_loadgen_stats(r->loadgen, &st->loadgen);
@@ -348,6 +383,8 @@ void lbw_replica_close(struct lbw_replica *r, void (*cb)(void *arg), void *arg)
     r->leader_cb = NULL;
     lbw_alerter_close(r->alerter);
     r->alerter = NULL;
+    lbw_agentpull_close(r->agentpull);
+    r->agentpull = NULL;
     lbw_loadgen_close(r->loadgen);
     r->loadgen = NULL;
     lbw_batcher_close(r->batcher);

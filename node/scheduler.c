@@ -8,6 +8,8 @@
 #include "node/log.h"
 #include "probes/haproxykind.h"
 #include "probes/http.h"
+#include "probes/nginxkind.h"
+#include "probes/promkind.h"
 #include "probes/scrape.h"
 #include "probes/tls.h"
 
@@ -18,6 +20,10 @@ static const char *const job_names[] = {"tls", "http", "redirect", NULL /* the k
  * key, the kind (probes/scrape.h) and where its options are in the configuration (NULL when
  * it has none). */
 static const void *haproxy_options(const struct lbw_target_stats *st) { return &st->haproxy; }
+static const void *prometheus_options(const struct lbw_target_stats *st)
+{
+    return &st->prometheus;
+}
 
 static const struct scrape_kind {
     const char *key;
@@ -25,6 +31,8 @@ static const struct scrape_kind {
     const void *(*options)(const struct lbw_target_stats *st);
 } scrape_kinds[] = {
     {"haproxy", &lbw_haproxy_kind, haproxy_options},
+    {"nginx", &lbw_nginx_kind, NULL},
+    {"prometheus", &lbw_prometheus_kind, prometheus_options},
 };
 
 struct job {

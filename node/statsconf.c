@@ -1,6 +1,6 @@
-/* statsconf.c - a target's statistics endpoints (haproxy:) in the configuration. See
- * statsconf.h. The kinds and what each accepts are the table below; reading the source is
- * common to all of them. */
+/* statsconf.c - a target's statistics endpoints (haproxy:, nginx:, prometheus:) in the
+ * configuration. See statsconf.h. The kinds and what each accepts are the table below;
+ * reading the source is common to all of them. */
 #include "node/statsconf.h"
 
 #include <arpa/inet.h>
@@ -12,7 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define SECRET_MAX 4096
+#include "node/secretfile.h"
+
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 enum { SRC_URL = 1 << LBW_STATS_URL, SRC_SOCKET = 1 << LBW_STATS_SOCKET,
@@ -26,9 +27,12 @@ struct kind_schema {
 };
 
 static void read_haproxy(struct ymap *m, struct lbw_target_stats *s);
+static void read_prometheus(struct ymap *m, struct lbw_target_stats *s);
 
 static const struct kind_schema kinds[] = {
     {"haproxy", SRC_URL | SRC_SOCKET | SRC_ADDRESS, read_haproxy},
+    {"nginx", SRC_URL, NULL},
+    {"prometheus", SRC_URL, read_prometheus},
 };
 
 /* Calls ymap_fail(m, key, "WHY, got VALUE") with the value as written. */
@@ -41,37 +45,16 @@ static void fail_value(struct ymap *m, const char *key, const char *why)
     ymap_fail(m, key, "%s, got %s", why, ydoc_what(v, got, sizeof(got)));
 }
 
-/* The text of a secret file without its final line break. Its contents are never reported. */
+/* The text of a secret file (node/secretfile.h), kept in the document. */
 static char *read_secret(struct ymap *m, const char *key)
 {
-    char *path = NULL, buf[SECRET_MAX + 1];
-    ssize_t n = -1;
-    int err = 0;
-    if (!ymap_path(m, key, Y_OPTIONAL, &path))
+    char buf[LBW_SECRET_MAX + 1];
+    size_t len;
+    if (!lbw_secret_read(m, key, 1, buf, &len))
         return NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        n = read(fd, buf, sizeof(buf));
-        err = errno;
-        close(fd);
-    } else {
-        err = errno;
-    }
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    if (n < 0)
-        ymap_fail(m, key, "cannot read %s: %s", path, strerror(err));
-    else if (n > SECRET_MAX)
-        ymap_fail(m, key, "%s is longer than %d bytes", path, SECRET_MAX);
-    else if (n == 0)
-        ymap_fail(m, key, "%s is empty", path);
-    else if (memchr(buf, '\0', (size_t)n))
-        ymap_fail(m, key, "%s holds a NUL byte", path);
-    free(path);
-    if (ydoc_failed(m->doc))
-        return NULL;
-    buf[n] = '\0';
-    return ydoc_strdup(m->doc, buf);
+    char *s = ydoc_strdup(m->doc, buf);
+    explicit_bzero(buf, sizeof(buf));
+    return s;
 }
 
 static void read_url(struct ymap *m, struct lbw_target_stats *s)
@@ -133,7 +116,8 @@ static void read_source(struct ymap *m, const struct kind_schema *k, struct lbw_
             s->via = (enum lbw_stats_via)i;
     }
     if (!given)
-        ydoc_fail(m->doc, m->node, m->path, "needs one of url, socket or address");
+        ydoc_fail(m->doc, m->node, m->path, "%s",
+                  k->sources == SRC_URL ? "needs url" : "needs one of url, socket or address");
     else if (!s->url && (s->username || s->password || s->ca_file))
         ymap_fail(m, s->username ? "username" : s->password ? "password_file" : "ca_file",
                   "only with url");
@@ -156,6 +140,68 @@ static void read_haproxy(struct ymap *m, struct lbw_target_stats *s)
         fail_value(m, "url", "must be the stats page's CSV export, e.g. "
                              "http://127.0.0.1:8404/stats;csv");
     s->haproxy.certificates = s->url ? 0 : certificates;
+}
+
+/* Pattern i of the allow-list: a metric name or a prefix ending in '*' that cannot match
+ * one of lbwatch's own names. Returns 0, or -1 with the error recorded at the pattern. */
+static int check_pattern(struct yseq *seq, size_t i, const char *pattern)
+{
+    char why[96], got[256], path[YD_PATH_MAX + 24];
+    yaml_node_t *n = yseq_node(seq, i);
+    snprintf(path, sizeof(path), "%s[%zu]", seq->path, i);
+    ydoc_what(n, got, sizeof(got));
+    if (lbw_promtext_pattern_check(pattern, why, sizeof(why)) != 0) {
+        ydoc_fail(seq->doc, n, path, "must be a metric name or a prefix ending in '*' (%s), "
+                                     "got %s", why, got);
+        return -1;
+    }
+    if (lbw_promtext_pattern_reserved(pattern)) {
+        ydoc_fail(seq->doc, n, path, "would keep lbwatch's own series (%s), got %s",
+                  LBW_PROMTEXT_RESERVED, got);
+        return -1;
+    }
+    return 0;
+}
+
+/* The allow-list's patterns into items[], checked. Returns how many, or 0 after an error. */
+static size_t read_patterns(struct ymap *m, char **items)
+{
+    struct yseq seq;
+    if (!ymap_seq(m, "allow", Y_REQUIRED, &seq))
+        return 0;
+    size_t n = yseq_len(&seq);
+    if (n == 0) {
+        ymap_fail(m, "allow", "must list at least one metric name or prefix: a scrape must "
+                              "say what it keeps");
+        return 0;
+    }
+    if (n > LBW_STATSCONF_ALLOW_MAX) {
+        ymap_fail(m, "allow", "must list at most %d metric names or prefixes, got %zu",
+                  LBW_STATSCONF_ALLOW_MAX, n);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!yseq_str(&seq, i, &items[i]) || check_pattern(&seq, i, items[i]) != 0) {
+            for (size_t j = 0; j <= i; j++)
+                free(items[j]);
+            return 0;
+        }
+    }
+    return n;
+}
+
+/* prometheus: the allow-list (required, never empty, never lbwatch's own names). */
+static void read_prometheus(struct ymap *m, struct lbw_target_stats *s)
+{
+    char *items[LBW_STATSCONF_ALLOW_MAX] = {NULL};
+    size_t n = read_patterns(m, items);
+    if (n == 0)
+        return;
+    if (lbw_promtext_allow_init(&s->prometheus.allow, (const char *const *)items, n, NULL,
+                                0) != 0)
+        ydoc_fail(m->doc, m->node, m->path, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        free(items[i]);
 }
 
 static void read_one(struct ymap *m, const struct kind_schema *k, struct lbw_target_stats *s)
@@ -203,6 +249,7 @@ void lbw_statsconf_free(struct lbw_target_stats *s, size_t n)
         free(s[i].socket);
         free(s[i].address);
         free(s[i].ip);
+        lbw_promtext_allow_free(&s[i].prometheus.allow);
     }
     free(s);
 }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "node/agentpull.h"
 #include "node/alerter.h"
 #include "node/fsm.h"
 #include "node/loadgen.h"
@@ -34,6 +35,8 @@ struct lbw_node_status {
     uint64_t intents_undelivered;   /* committed notification intents without a receipt */
     uint64_t receivers_failing;     /* receivers with LBW_NOTIFICATIONS_FAILING_AFTER failures */
     uint64_t batches_signed;
+    size_t nagents;             /* the agents: section, as this node sees each agent */
+    struct lbw_agent_status agents[LBW_AGENTS_MAX];
     int bench;                  /* the load generator runs: loadgen is valid */
     struct lbw_loadgen_stats loadgen;
 };

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/agentview.h"
 #include "node/api.h"
 #include "node/expo.h"
 #include "node/log.h"
@@ -51,6 +52,8 @@ static void route(const struct lbw_web *w, struct MHD_Connection *c, const char 
         lbw_page_status(&w->ctx, r);
     } else if (strcmp(url, "/api/v1/cluster") == 0) {
         lbw_api_cluster(&w->ctx, r);
+    } else if (strcmp(url, "/api/v1/agents") == 0) {
+        lbw_agentview_api(&w->ctx, r);
     } else if (strcmp(url, "/api/v1/alerts") == 0) {
         lbw_api_doc(&w->ctx, LBW_DOC_ALERTS, r);
     } else if (strcmp(url, "/api/v1/silences") == 0) {

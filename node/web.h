@@ -6,6 +6,7 @@
  *   GET /metrics          Prometheus text format: current samples of every series
  *   GET /healthz          "ok" while the node runs
  *   GET /api/v1/cluster   this node's view of the cluster (JSON)
+ *   GET /api/v1/agents    the agents the cluster pulls, as this node sees them (agentview.h)
  *   GET /api/v1/alerts, /api/v1/silences, /api/v1/notifications
  *                         the replicated alert ledger (node/alertview.h)
  *   POST /api/v1/silences               create a silence; DELETE /api/v1/silences/ID ends one

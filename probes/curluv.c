@@ -313,3 +313,34 @@ void lbw_curluv_close(struct lbw_curluv *c)
         sock_retire(c->socks);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
+
+int lbw_curl_defaults(CURL *e, const char *url, const char *protocols, const char *ca_file,
+                      long timeout_ms, char *errbuf)
+{
+    const struct { CURLoption opt; long val; } longs[] = {
+        {CURLOPT_NOSIGNAL, 1},
+        {CURLOPT_FOLLOWLOCATION, 0},
+        {CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2},
+        {CURLOPT_SSL_VERIFYPEER, 1},
+        {CURLOPT_SSL_VERIFYHOST, 2},
+        {CURLOPT_TIMEOUT_MS, timeout_ms},
+    };
+    const struct { CURLoption opt; const char *val; } strings[] = {
+        {CURLOPT_URL, url},
+        {CURLOPT_PROTOCOLS_STR, protocols},
+        {CURLOPT_NOPROXY, "*"},
+        {CURLOPT_USERAGENT, "lbwatch/" LBW_VERSION}, /* LBW_VERSION comes from the Makefile */
+    };
+    for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
+        if (curl_easy_setopt(e, longs[i].opt, longs[i].val) != CURLE_OK)
+            return -1;
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        if (curl_easy_setopt(e, strings[i].opt, strings[i].val) != CURLE_OK)
+            return -1;
+    if (errbuf && curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK)
+        return -1;
+    if (ca_file && (curl_easy_setopt(e, CURLOPT_CAINFO, ca_file) != CURLE_OK ||
+                    curl_easy_setopt(e, CURLOPT_CAPATH, NULL) != CURLE_OK))
+        return -1;
+    return 0;
+}

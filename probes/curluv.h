@@ -30,6 +30,15 @@
 
 struct lbw_curluv;
 
+/* The settings every lbwatch transfer starts from: the URL; only the given protocols
+ * ("http,https", "smtp,smtps"); TLS 1.2 or newer with the peer's certificate and host name
+ * verified, against ca_file alone when it is not NULL (no CA directory beside it), else the
+ * system CAs; no proxy from the environment; no redirects; no signals; the deadline
+ * (timeout_ms); lbwatch's User-Agent; and errbuf (CURL_ERROR_SIZE bytes, or NULL) for
+ * libcurl's message. Returns 0, or -1 if libcurl refused a setting. */
+int lbw_curl_defaults(CURL *e, const char *url, const char *protocols, const char *ca_file,
+                      long timeout_ms, char *errbuf);
+
 /* Called once per completed transfer with libcurl's result. easy is no longer attached to
  * the multi; it is the caller's again. */
 typedef void (*lbw_curluv_done_cb)(void *arg, CURL *easy, CURLcode result);

@@ -18,7 +18,6 @@
 
 #include "probes/curluv.h"
 
-#define USER_AGENT "lbwatch/" LBW_VERSION /* LBW_VERSION comes from the Makefile */
 #define DEFAULT_MAX_BYTES (1u << 20)
 #define DEFAULT_TIMEOUT_MS 10000
 #define READ_CHUNK 65536
@@ -186,30 +185,9 @@ static int http_configure(struct fetch *x, const struct lbw_fetch_req *req)
 {
     CURL *e = x->easy;
     long timeout = x->timeout_ms > LONG_MAX ? LONG_MAX : (long)x->timeout_ms;
-    const struct { CURLoption opt; long val; } longs[] = {
-        {CURLOPT_NOSIGNAL, 1},         {CURLOPT_FOLLOWLOCATION, 0},
-        {CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2},
-        {CURLOPT_SSL_VERIFYPEER, 1},   {CURLOPT_SSL_VERIFYHOST, 2},
-        {CURLOPT_TIMEOUT_MS, timeout},
-    };
-    const struct { CURLoption opt; const char *val; } strings[] = {
-        {CURLOPT_URL, req->url},
-        {CURLOPT_PROTOCOLS_STR, "http,https"},
-        {CURLOPT_NOPROXY, "*"},
-        {CURLOPT_USERAGENT, USER_AGENT},
-    };
-    for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
-        if (curl_easy_setopt(e, longs[i].opt, longs[i].val) != CURLE_OK)
-            return -1;
-    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
-        if (curl_easy_setopt(e, strings[i].opt, strings[i].val) != CURLE_OK)
-            return -1;
-    if (curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf) != CURLE_OK ||
+    if (lbw_curl_defaults(e, req->url, "http,https", req->ca_file, timeout, x->errbuf) != 0 ||
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_http_body) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK)
-        return -1;
-    if (req->ca_file && (curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file) != CURLE_OK ||
-                         curl_easy_setopt(e, CURLOPT_CAPATH, NULL) != CURLE_OK))
         return -1;
     if (req->username && (curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC) != CURLE_OK ||
                           curl_easy_setopt(e, CURLOPT_USERNAME, req->username) != CURLE_OK ||

@@ -18,7 +18,6 @@
 
 #include "probes/curluv.h"
 
-#define HTTP_USER_AGENT "lbwatch/" LBW_VERSION /* LBW_VERSION comes from the Makefile */
 #define BODY_KEEP_MAX (64 * 1024)
 #define BODY_KEEP_FIRST 4096
 #define DEFAULT_TIMEOUT_MS 10000
@@ -195,38 +194,16 @@ static long timeout_ms_of(const struct lbw_http_target *t)
 static int probe_configure(struct probe *pr, const struct lbw_http_target *t)
 {
     CURL *e = pr->easy;
-    const struct { CURLoption opt; long val; } longs[] = {
-        {CURLOPT_NOSIGNAL, 1},
-        {CURLOPT_FOLLOWLOCATION, 0},
-        {CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2},
-        {CURLOPT_SSL_VERIFYPEER, 1},
-        {CURLOPT_SSL_VERIFYHOST, 2},
-        {CURLOPT_SSL_SESSIONID_CACHE, 0},
-        {CURLOPT_FRESH_CONNECT, 1},
-        {CURLOPT_FORBID_REUSE, 1},
-        {CURLOPT_TIMEOUT_MS, timeout_ms_of(t)},
-    };
-    const struct { CURLoption opt; const char *val; } strings[] = {
-        {CURLOPT_URL, t->url},
-        {CURLOPT_PROTOCOLS_STR, "http,https"},
-        {CURLOPT_NOPROXY, "*"},
-        {CURLOPT_USERAGENT, HTTP_USER_AGENT},
-    };
-    for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
-        if (curl_easy_setopt(e, longs[i].opt, longs[i].val) != CURLE_OK)
-            return -1;
-    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
-        if (curl_easy_setopt(e, strings[i].opt, strings[i].val) != CURLE_OK)
-            return -1;
-    if (curl_easy_setopt(e, CURLOPT_ERRORBUFFER, pr->errbuf) != CURLE_OK ||
+    if (lbw_curl_defaults(e, t->url, "http,https", t->ca_file, timeout_ms_of(t), pr->errbuf) != 0)
+        return -1;
+    /* every probe measures a fresh connection and a full handshake */
+    if (curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_WRITEDATA, pr) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_HEADERDATA, pr) != CURLE_OK)
-        return -1;
-    /* A CA file replaces the system CAs entirely: no default CA directory beside it. */
-    if (t->ca_file && (curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file) != CURLE_OK ||
-                       curl_easy_setopt(e, CURLOPT_CAPATH, NULL) != CURLE_OK))
         return -1;
     if (t->connect_to && probe_set_connect_to(pr, t->connect_to) != 0)
         return -1;

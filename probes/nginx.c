@@ -222,13 +222,15 @@ int lbw_nginx_stub_parse(const char *text, size_t len, struct lbw_nginx_stub *ou
     return 0;
 }
 
-void lbw_nginx_stub_emit(const struct lbw_nginx_stub *s, const struct lbw_emitter *e)
+size_t lbw_nginx_stub_emit(const struct lbw_nginx_stub *s, const struct lbw_emitter *e)
 {
-    lbw_emit(e, "nginx_connections_active", (double)s->active);
-    lbw_emit(e, "nginx_connections_accepted", (double)s->accepts);
-    lbw_emit(e, "nginx_connections_handled", (double)s->handled);
-    lbw_emit(e, "nginx_http_requests_total", (double)s->requests);
-    lbw_emit(e, "nginx_connections_reading", (double)s->reading);
-    lbw_emit(e, "nginx_connections_writing", (double)s->writing);
-    lbw_emit(e, "nginx_connections_waiting", (double)s->waiting);
+    size_t failed = 0;
+    failed += lbw_emit(e, "nginx_connections_active", (double)s->active) != 0;
+    failed += lbw_emit(e, "nginx_connections_accepted", (double)s->accepts) != 0;
+    failed += lbw_emit(e, "nginx_connections_handled", (double)s->handled) != 0;
+    failed += lbw_emit(e, "nginx_http_requests_total", (double)s->requests) != 0;
+    failed += lbw_emit(e, "nginx_connections_reading", (double)s->reading) != 0;
+    failed += lbw_emit(e, "nginx_connections_writing", (double)s->writing) != 0;
+    failed += lbw_emit(e, "nginx_connections_waiting", (double)s->waiting) != 0;
+    return failed;
 }

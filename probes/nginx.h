@@ -45,7 +45,8 @@ int lbw_nginx_stub_parse(const char *text, size_t len, struct lbw_nginx_stub *ou
 /* Emits the status as nginx-prometheus-exporter names it, with the emitter's base labels:
  *   nginx_connections_active, nginx_connections_reading, nginx_connections_writing,
  *   nginx_connections_waiting (gauges), nginx_connections_accepted,
- *   nginx_connections_handled, nginx_http_requests_total (counters). */
-void lbw_nginx_stub_emit(const struct lbw_nginx_stub *s, const struct lbw_emitter *e);
+ *   nginx_connections_handled, nginx_http_requests_total (counters).
+ * Returns the samples that could not be built (a key over LBW_KEY_MAX - 1 bytes). */
+size_t lbw_nginx_stub_emit(const struct lbw_nginx_stub *s, const struct lbw_emitter *e);
 
 #endif

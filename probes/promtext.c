@@ -701,28 +701,78 @@ static int allow_fail(char *err, size_t errlen, size_t i, const char *pattern, c
     return -1;
 }
 
+/* Why pattern is not one, or NULL. The checks need the text without its '*' as a string. */
+static const char *pattern_fault(const char *pattern)
+{
+    size_t len = pattern ? strlen(pattern) : 0;
+    if (len == 0)
+        return "empty";
+    int prefix = pattern[len - 1] == '*';
+    size_t body = len - (size_t)prefix;
+    if (memchr(pattern, '*', body))
+        return "'*' is allowed only at the end";
+    if (body == 0)
+        return NULL;
+    char *text = strndup(pattern, body);
+    if (!text)
+        return "out of memory";
+    int valid = lbw_metric_name_valid(text);
+    free(text);
+    if (valid)
+        return NULL;
+    return prefix ? "not the start of a metric name" : "not a metric name";
+}
+
+int lbw_promtext_pattern_check(const char *pattern, char *err, size_t errlen)
+{
+    const char *why = pattern_fault(pattern);
+    if (why && err && errlen)
+        snprintf(err, errlen, "%s", why);
+    return why ? -1 : 0;
+}
+
 /* Validates and copies one pattern into *out. */
 static int pattern_init(struct lbw_promtext_pattern *out, const char *pattern, size_t i,
                         char *err, size_t errlen)
 {
-    size_t len = pattern ? strlen(pattern) : 0;
-    if (len == 0)
-        return allow_fail(err, errlen, i, "", "empty");
+    const char *why = pattern_fault(pattern);
+    if (why)
+        return allow_fail(err, errlen, i, pattern ? pattern : "", why);
+    size_t len = strlen(pattern);
     int prefix = pattern[len - 1] == '*';
     size_t body = len - (size_t)prefix;
-    if (memchr(pattern, '*', body))
-        return allow_fail(err, errlen, i, pattern, "'*' is allowed only at the end");
     char *text = strndup(pattern, body);
     if (!text)
         return allow_fail(err, errlen, i, pattern, "out of memory");
-    if (body > 0 && !lbw_metric_name_valid(text)) {
-        free(text);
-        return allow_fail(err, errlen, i, pattern,
-                          prefix ? "not the start of a metric name" : "not a metric name");
-    }
     out->text = text;
     out->len = body;
     out->prefix = prefix;
+    return 0;
+}
+
+static const char *const reserved_prefixes[] = {"probe_", "lbwatch_"};
+
+int lbw_promtext_name_reserved(const char *name)
+{
+    for (size_t i = 0; i < sizeof(reserved_prefixes) / sizeof(reserved_prefixes[0]); i++)
+        if (strncmp(name, reserved_prefixes[i], strlen(reserved_prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+int lbw_promtext_pattern_reserved(const char *pattern)
+{
+    size_t len = strlen(pattern);
+    int prefix = len > 0 && pattern[len - 1] == '*';
+    size_t body = len - (size_t)prefix;
+    for (size_t i = 0; i < sizeof(reserved_prefixes) / sizeof(reserved_prefixes[0]); i++) {
+        const char *r = reserved_prefixes[i];
+        size_t rlen = strlen(r);
+        if (body >= rlen && strncmp(pattern, r, rlen) == 0)
+            return 1;   /* a reserved name, or a prefix of reserved names only */
+        if (prefix && body < rlen && strncmp(r, pattern, body) == 0)
+            return 1;   /* a prefix that reserved names start with */
+    }
     return 0;
 }
 
@@ -868,6 +918,10 @@ static int emit_one(void *arg, const struct lbw_promtext_sample *s)
 
     if (!lbw_promtext_allow_sample(em->allow, s)) {
         em->stats->skipped++;
+        return 0;
+    }
+    if (lbw_promtext_name_reserved(s->name)) {
+        reject(em->stats, s, "a name of lbwatch's own (" LBW_PROMTEXT_RESERVED ")");
         return 0;
     }
     for (size_t i = 0; i < s->nlabels; i++) {

@@ -120,6 +120,24 @@ struct lbw_promtext_allow {
 int lbw_promtext_allow_init(struct lbw_promtext_allow *a, const char *const *patterns,
                             size_t n, char *err, size_t errlen);
 
+/* Checks one pattern as lbw_promtext_allow_init would. Returns 0, or -1 with the reason
+ * alone in err[errlen] ("empty", "'*' is allowed only at the end", "not a metric name", "not
+ * the start of a metric name", "out of memory"). */
+int lbw_promtext_pattern_check(const char *pattern, char *err, size_t errlen);
+
+/* lbwatch's own metric names: probe_* and lbwatch_*. A scrape never emits a sample under
+ * one of them (it would shadow or mix with lbwatch's own series of the same name); see
+ * lbw_promtext_emit_allowed. */
+#define LBW_PROMTEXT_RESERVED "probe_*, lbwatch_*"
+
+/* 1 if name is one of lbwatch's own (starts with probe_ or lbwatch_). */
+int lbw_promtext_name_reserved(const char *name);
+
+/* 1 if the pattern as written ("node_*", "lbw*", "probe_success", "*") matches some reserved
+ * name: it names or starts with a reserved prefix, or is a '*' pattern whose text starts
+ * one ("*", "p*", "probe*", "lbwatch_*"). */
+int lbw_promtext_pattern_reserved(const char *pattern);
+
 /* 1 if the name matches a pattern. */
 int lbw_promtext_allow_name(const struct lbw_promtext_allow *a, const char *name);
 
@@ -133,9 +151,10 @@ void lbw_promtext_allow_free(struct lbw_promtext_allow *a);
 struct lbw_promtext_stats {
     uint64_t emitted;             /* allowed samples handed to the emitter */
     uint64_t skipped;             /* samples the allow-list did not allow */
-    uint64_t rejected;            /* allowed samples that cannot be a series: with the
-                                     emitter's base labels more than LBW_LABELS_MAX labels,
-                                     or a key longer than LBW_KEY_MAX - 1 bytes */
+    uint64_t rejected;            /* allowed samples that cannot be a series: a reserved
+                                     name (lbw_promtext_name_reserved), with the emitter's
+                                     base labels more than LBW_LABELS_MAX labels, or a key
+                                     longer than LBW_KEY_MAX - 1 bytes */
     unsigned first_rejected_line; /* line of the first rejected sample, 0 if none */
     char first_rejected[160];     /* why it was rejected */
     struct lbw_promtext_error error;  /* the parse error when the call returned -1 */
@@ -146,7 +165,9 @@ struct lbw_promtext_stats {
  * honor_timestamps: false: a probe's samples all carry its start time). Scraped labels with
  * an empty value are dropped (Prometheus treats them as absent); a scraped label whose name
  * is one of the base labels (target, vantage, probe, ...) is renamed exported_<name>, with
- * more exported_ prefixes while the new name is taken, as Prometheus does.
+ * more exported_ prefixes while the new name is taken, as Prometheus does. A sample under a
+ * reserved name (probe_*, lbwatch_*) is rejected whatever the allow-list says: lbwatch's own
+ * series win as its base labels do.
  *
  * The text is parsed completely before anything is emitted: when it is malformed (or over a
  * parser limit) nothing is emitted, stats->error says why and the call returns -1, like a

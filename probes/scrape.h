@@ -1,11 +1,12 @@
 /* scrape.h - scrapes: probes that fetch one or more texts from a balancer's statistics
  * endpoint (probes/fetch.h: HTTP, a unix socket or a TCP socket), parse them and describe
  * them as samples. What to ask for and how to read the answers is a kind's business
- * (struct lbw_scrape_kind: HAProxy in probes/haproxykind.h); this module runs the
- * conversation on the loop, one request after another, within one timeout for the whole run.
+ * (struct lbw_scrape_kind: HAProxy in probes/haproxykind.h, nginx in probes/nginxkind.h, a
+ * Prometheus exporter in probes/promkind.h); this module runs the conversation on the loop,
+ * one request after another, within one timeout for the whole run.
  *
  * A kind with a single request (a status page, a Prometheus text endpoint) needs only a take
- * and an emit function and lbw_scrape_next_once:
+ * and an emit function and lbw_scrape_next_once, as probes/nginxkind.c shows:
  *
  *     static int nginx_take(void *st, const struct lbw_scrape_source *src, unsigned step,
  *                           const char *text, size_t len, char *err, size_t errlen)
@@ -15,8 +16,7 @@
  *     static size_t nginx_emit(void *st, const struct lbw_scrape_source *src,
  *                              const struct lbw_emitter *e)
  *     {
- *         lbw_nginx_stub_emit(st, e);
- *         return 0;
+ *         return lbw_nginx_stub_emit(st, e);
  *     }
  *     const struct lbw_scrape_kind lbw_nginx_kind = {
  *         "nginx", sizeof(struct lbw_nginx_stub), 1 << 16, lbw_scrape_next_once, nginx_take,

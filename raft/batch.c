@@ -29,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 #include "probes/sample.h"
+#include "probes/bytes.h"
 
 #define HEADER_FIXED (1 + 1 + 1 + 8 + 1 + 8) /* type .. name length, sequence */
 #define KEY_MAX_LEN (LBW_KEY_MAX - 1)
@@ -38,24 +39,6 @@
 enum key_alg { ALG_NONE = 0, ALG_EC_P256, ALG_ED25519 };
 
 /* ---- byte helpers ------------------------------------------------------------------------ */
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    put_be16(p, (uint16_t)(v >> 16));
-    put_be16(p + 2, (uint16_t)v);
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    put_be32(p, (uint32_t)(v >> 32));
-    put_be32(p + 4, (uint32_t)v);
-}
 
 static size_t varint_len(uint64_t v)
 {
@@ -94,42 +77,13 @@ static uint64_t double_bits(double v)
     return u;
 }
 
-/* A bounds-checked reader over untrusted bytes. Any failed read sets bad and reads zero. */
-struct reader {
-    const uint8_t *p, *end;
-    int bad;
-};
-
-static int take(struct reader *r, size_t n, const uint8_t **out)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = 1;
-        *out = NULL;
-        return -1;
-    }
-    *out = r->p;
-    r->p += n;
-    return 0;
-}
-
-static uint64_t get_uint(struct reader *r, size_t n)
-{
-    const uint8_t *p;
-    uint64_t v = 0;
-    if (take(r, n, &p) < 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* Minimal unsigned LEB128 of at most 10 bytes that fits 64 bits. */
-static uint64_t get_varint(struct reader *r)
+static uint64_t get_varint(struct lbw_reader *r)
 {
     uint64_t v = 0;
     for (unsigned i = 0; i < 10; i++) {
         const uint8_t *p;
-        if (take(r, 1, &p) < 0)
+        if (!(p = lbw_take(r, 1)))
             return 0;
         uint8_t b = *p;
         if (i == 9 && b > 1)
@@ -145,7 +99,7 @@ static uint64_t get_varint(struct reader *r)
     return 0;
 }
 
-static size_t left(const struct reader *r)
+static size_t left(const struct lbw_reader *r)
 {
     return (size_t)(r->end - r->p);
 }
@@ -186,13 +140,13 @@ struct entry {
     size_t signed_len;            /* bytes before the signature length */
 };
 
-static int parse_origin(struct reader *r, struct lbw_identity *o, char *why, size_t whylen)
+static int parse_origin(struct lbw_reader *r, struct lbw_identity *o, char *why, size_t whylen)
 {
     const uint8_t *name;
-    unsigned kind = (unsigned)get_uint(r, 1);
-    uint64_t id = get_uint(r, 8);
-    size_t nlen = (size_t)get_uint(r, 1);
-    if (r->bad || nlen == 0 || nlen >= LBW_NAME_MAX || take(r, nlen, &name) < 0) {
+    unsigned kind = (unsigned)lbw_get_be(r, 1);
+    uint64_t id = lbw_get_be(r, 8);
+    size_t nlen = (size_t)lbw_get_be(r, 1);
+    if (r->bad || nlen == 0 || nlen >= LBW_NAME_MAX || !(name = lbw_take(r, nlen))) {
         set_err(why, whylen, "truncated origin");
         return -1;
     }
@@ -215,36 +169,36 @@ static int parse_origin(struct reader *r, struct lbw_identity *o, char *why, siz
 /* Splits an entry into its fields; nothing may be left over. */
 static int parse_entry(const uint8_t *buf, size_t len, struct entry *e, char *why, size_t whylen)
 {
-    struct reader r = {buf, buf + len, 0};
+    struct lbw_reader r = {buf, buf + len, 0};
     e->type = len ? buf[0] : 0;
-    if (len < HEADER_FIXED || (get_uint(&r, 1), e->type != LBW_ENTRY_BATCH &&
-                               e->type != LBW_ENTRY_ALERT)) {
+    if (len < HEADER_FIXED || (lbw_get_be(&r, 1), e->type != LBW_ENTRY_BATCH &&
+                               e->type != LBW_ENTRY_ALERT && e->type != LBW_ENTRY_ASSIGN)) {
         set_err(why, whylen, "not a signed entry");
         return -1;
     }
-    if (get_uint(&r, 1) != LBW_BATCH_VERSION) {
+    if (lbw_get_be(&r, 1) != LBW_BATCH_VERSION) {
         set_err(why, whylen, "unknown batch version");
         return -1;
     }
     if (parse_origin(&r, &e->origin, why, whylen) < 0)
         return -1;
-    e->seq = get_uint(&r, 8);
-    e->cert_len = (size_t)get_uint(&r, 2);
+    e->seq = lbw_get_be(&r, 8);
+    e->cert_len = (size_t)lbw_get_be(&r, 2);
     if (r.bad || e->cert_len == 0 || e->cert_len > LBW_BATCH_MAX_CERT ||
-        take(&r, e->cert_len, &e->cert) < 0) {
+        !(e->cert = lbw_take(&r, e->cert_len))) {
         set_err(why, whylen, "bad certificate length");
         return -1;
     }
-    e->payload_len = (size_t)get_uint(&r, 4);
+    e->payload_len = (size_t)lbw_get_be(&r, 4);
     if (r.bad || e->payload_len > LBW_BATCH_MAX_PAYLOAD ||
-        take(&r, e->payload_len, &e->payload) < 0) {
+        !(e->payload = lbw_take(&r, e->payload_len))) {
         set_err(why, whylen, "bad payload length");
         return -1;
     }
     e->signed_len = (size_t)(r.p - buf);
-    e->sig_len = (size_t)get_uint(&r, 2);
+    e->sig_len = (size_t)lbw_get_be(&r, 2);
     if (r.bad || e->sig_len == 0 || e->sig_len > LBW_BATCH_MAX_SIG ||
-        take(&r, e->sig_len, &e->sig) < 0) {
+        !(e->sig = lbw_take(&r, e->sig_len))) {
         set_err(why, whylen, "bad signature length");
         return -1;
     }
@@ -255,10 +209,23 @@ static int parse_entry(const uint8_t *buf, size_t len, struct entry *e, char *wh
     return 0;
 }
 
+int lbw_entry_peek(const uint8_t *entry, size_t len, uint8_t *type,
+                   struct lbw_identity *origin, uint64_t *seq)
+{
+    struct entry e;
+    char why[64];
+    if (!entry || parse_entry(entry, len, &e, why, sizeof(why)) < 0)
+        return -1;
+    *type = e.type;
+    *origin = e.origin;
+    *seq = e.seq;
+    return 0;
+}
+
 /* ---- payload ----------------------------------------------------------------------------- */
 
 /* Reads the key table's size and leaves r at the first key. */
-static uint64_t payload_nkeys(struct reader *r)
+static uint64_t payload_nkeys(struct lbw_reader *r)
 {
     uint64_t n = get_varint(r);
     if (n > left(r) / 2) /* a key costs at least a length byte and one key byte */
@@ -267,11 +234,11 @@ static uint64_t payload_nkeys(struct reader *r)
 }
 
 /* Reads one key-table entry. */
-static const char *next_key(struct reader *r, size_t *len)
+static const char *next_key(struct lbw_reader *r, size_t *len)
 {
     const uint8_t *k;
     uint64_t n = get_varint(r);
-    if (r->bad || n == 0 || n > KEY_MAX_LEN || take(r, (size_t)n, &k) < 0) {
+    if (r->bad || n == 0 || n > KEY_MAX_LEN || !(k = lbw_take(r, (size_t)n))) {
         r->bad = 1;
         return NULL;
     }
@@ -279,7 +246,7 @@ static const char *next_key(struct reader *r, size_t *len)
     return (const char *)k;
 }
 
-static uint64_t payload_nsamples(struct reader *r)
+static uint64_t payload_nsamples(struct lbw_reader *r)
 {
     uint64_t n = get_varint(r);
     if (n > left(r) / SAMPLE_MIN_BYTES)
@@ -288,12 +255,12 @@ static uint64_t payload_nsamples(struct reader *r)
 }
 
 /* Reads one sample after the one at *ts. */
-static int next_sample(struct reader *r, uint64_t nkeys, int64_t *ts, uint64_t *key,
+static int next_sample(struct lbw_reader *r, uint64_t nkeys, int64_t *ts, uint64_t *key,
                        double *value)
 {
     *key = get_varint(r);
     int64_t delta = unzigzag(get_varint(r));
-    uint64_t bits = get_uint(r, 8);
+    uint64_t bits = lbw_get_be(r, 8);
     if (r->bad || *key >= nkeys || __builtin_add_overflow(*ts, delta, ts) || *ts < 0) {
         r->bad = 1;
         return -1;
@@ -305,7 +272,7 @@ static int next_sample(struct reader *r, uint64_t nkeys, int64_t *ts, uint64_t *
 /* Walks the whole payload; it must parse exactly. */
 static int check_payload(const uint8_t *p, size_t len, size_t *nsamples)
 {
-    struct reader r = {p, p + len, 0};
+    struct lbw_reader r = {p, p + len, 0};
     uint64_t nkeys = payload_nkeys(&r), key;
     size_t klen = 0;
     int64_t ts = 0;
@@ -323,7 +290,7 @@ static int check_payload(const uint8_t *p, size_t len, size_t *nsamples)
 
 static int check_keys(const uint8_t *p, size_t len, char *why, size_t whylen)
 {
-    struct reader r = {p, p + len, 0};
+    struct lbw_reader r = {p, p + len, 0};
     uint64_t nkeys = payload_nkeys(&r);
     for (uint64_t i = 0; i < nkeys; i++) {
         struct lbw_key_parsed parsed;
@@ -341,7 +308,7 @@ static int check_keys(const uint8_t *p, size_t len, char *why, size_t whylen)
 
 int lbw_batch_foreach_key(const struct lbw_batch_view *b, lbw_batch_key_cb cb, void *arg)
 {
-    struct reader r = {b->payload, b->payload + b->payload_len, 0};
+    struct lbw_reader r = {b->payload, b->payload + b->payload_len, 0};
     uint64_t nkeys = payload_nkeys(&r);
     for (uint64_t i = 0; i < nkeys; i++) {
         size_t klen = 0;
@@ -355,7 +322,7 @@ int lbw_batch_foreach_key(const struct lbw_batch_view *b, lbw_batch_key_cb cb, v
 int lbw_batch_foreach_indexed(const struct lbw_batch_view *b, lbw_batch_indexed_cb cb,
                               void *arg)
 {
-    struct reader r = {b->payload, b->payload + b->payload_len, 0};
+    struct lbw_reader r = {b->payload, b->payload + b->payload_len, 0};
     uint64_t nkeys = payload_nkeys(&r), k;
     int64_t ts = 0;
     double value;
@@ -378,7 +345,7 @@ struct keyref {
 int lbw_batch_foreach(const struct lbw_batch_view *b, lbw_batch_sample_cb cb, void *arg)
 {
     struct keyref stack_keys[FOREACH_STACK_KEYS], *keys = stack_keys;
-    struct reader r = {b->payload, b->payload + b->payload_len, 0};
+    struct lbw_reader r = {b->payload, b->payload + b->payload_len, 0};
     char key[LBW_KEY_MAX];
     uint64_t nkeys = payload_nkeys(&r), cur = UINT64_MAX, k;
     int64_t ts = 0;
@@ -735,7 +702,7 @@ static uint8_t *write_payload(const struct lbw_batch_builder *b, uint8_t *p)
         const struct bsample *s = &b->samples[i];
         p = put_varint(p, s->key);
         p = put_varint(p, zigzag(s->ts - prev));
-        put_be64(p, double_bits(s->value));
+        lbw_put_be(p, double_bits(s->value), 8);
         p += 8;
         prev = s->ts;
     }
@@ -755,17 +722,17 @@ static uint8_t *envelope_new(const struct lbw_signer *s, uint8_t type, uint64_t 
     *p++ = type;
     *p++ = LBW_BATCH_VERSION;
     *p++ = (uint8_t)s->id.kind;
-    put_be64(p, s->id.id);
+    lbw_put_be(p, s->id.id, 8);
     p += 8;
     *p++ = (uint8_t)nlen;
     memcpy(p, s->id.name, nlen);
     p += nlen;
-    put_be64(p, seq);
+    lbw_put_be(p, seq, 8);
     p += 8;
-    put_be16(p, (uint16_t)s->der_len);
+    lbw_put_be(p, (uint16_t)s->der_len, 2);
     memcpy(p + 2, s->der, s->der_len);
     p += 2 + s->der_len;
-    put_be32(p, (uint32_t)payload);
+    lbw_put_be(p, (uint32_t)payload, 4);
     *payload_at = p + 4;
     return buf;
 }
@@ -781,7 +748,7 @@ static int envelope_seal(const struct lbw_signer *s, uint8_t *buf, size_t signed
         set_err(err, errlen, "signing failed");
         return -1;
     }
-    put_be16(p, (uint16_t)siglen);
+    lbw_put_be(p, (uint16_t)siglen, 2);
     *out = buf;
     *outlen = signed_len + 2 + siglen;
     return 0;

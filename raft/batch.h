@@ -8,7 +8,7 @@
  * Wire format, version 1 (integers big-endian; "varint" is unsigned LEB128 in its shortest
  * form, at most 10 bytes):
  *
- *   u8   entry type              LBW_ENTRY_BATCH (1)
+ *   u8   entry type              LBW_ENTRY_BATCH (1); other signed entries: see below
  *   u8   format version          1
  *   u8   origin kind             LBW_ID_NODE or LBW_ID_AGENT (raft/identity.h)
  *   u64  origin id               nodes: raft id (1..2^63-1); agents: 0
@@ -47,6 +47,7 @@
 
 #define LBW_ENTRY_BATCH 1
 #define LBW_ENTRY_ALERT 2           /* an alert ledger op (alerting/ledger.h), made by a leader */
+#define LBW_ENTRY_ASSIGN 3          /* an agent assignment op (node/assign.h), made by a leader */
 #define LBW_BATCH_VERSION 1
 #define LBW_BATCH_MAX_PAYLOAD (4u << 20)
 #define LBW_BATCH_MAX_CERT 4096
@@ -112,7 +113,7 @@ void lbw_verifier_stats(const struct lbw_verifier *v, struct lbw_verifier_stats 
 
 /* A verified batch. Pointers point into the entry bytes given to lbw_batch_verify. */
 struct lbw_batch_view {
-    uint8_t type;               /* LBW_ENTRY_BATCH or LBW_ENTRY_ALERT */
+    uint8_t type;               /* LBW_ENTRY_BATCH, LBW_ENTRY_ALERT or LBW_ENTRY_ASSIGN */
     struct lbw_identity origin;
     uint64_t seq;
     const uint8_t *cert;        /* the signer's certificate (DER) */
@@ -158,6 +159,13 @@ int lbw_entry_sign(const struct lbw_signer *s, uint8_t type, uint64_t seq, const
  * certificate chain, identity and signature; for batches also the payload and its keys. */
 enum lbw_batch_error lbw_entry_verify(struct lbw_verifier *v, const uint8_t *entry, size_t len,
                                       struct lbw_batch_view *out, char *why, size_t whylen);
+
+/* What an entry says of itself, unverified: its type, stated origin and sequence number, if
+ * its envelope (type, version, origin, sequence, certificate, payload, signature lengths)
+ * parses exactly. For routing and bookkeeping only: nothing here is authenticated. Returns 0,
+ * or -1 if it does not parse. */
+int lbw_entry_peek(const uint8_t *entry, size_t len, uint8_t *type,
+                   struct lbw_identity *origin, uint64_t *seq);
 
 /* Calls cb for every sample of a verified batch, in order; cb returns nonzero to stop.
  * key is NUL-terminated and valid during the call. Returns 0, or -1 if cb stopped (or, for a

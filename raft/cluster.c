@@ -216,7 +216,10 @@ static int is_member(const struct lbw_cluster *c, uint64_t id)
 
 /* An entry another node sent us to propose. Only members may, and only sample batches:
  * a node removed from the cluster keeps a valid certificate, but nothing it sends reaches
- * the log any more, and alert ops only ever come from the leader itself. */
+ * the log any more, and alert and assignment ops only ever come from the leader itself. A
+ * sample batch may be the member's own or an agent's that the member pulled
+ * (lbw_cluster_forward): whose it is, and whether it may say what it says, the state
+ * machine decides from its signature and certificate on every replica. */
 static void on_side_submit(void *arg, uint64_t from_id, const uint8_t *entry, size_t len)
 {
     struct lbw_cluster *c = arg;
@@ -316,6 +319,16 @@ int lbw_cluster_submit(struct lbw_cluster *c, uint64_t seq, uint8_t *entry, size
     c->pending_bytes += len;
     send_pending(c);
     return 0;
+}
+
+int lbw_cluster_forward(struct lbw_cluster *c, const uint8_t *entry, size_t len)
+{
+    uint64_t leader;
+    if (c->closing || !c->started || (leader = current_leader(c)) == 0)
+        return -1;
+    if (leader == self_id(c))
+        return raft_state(&c->raft) == RAFT_LEADER ? propose(c, entry, len) : -1;
+    return c->side ? lbw_side_submit(c->side, leader, entry, len) : -1;
 }
 
 size_t lbw_cluster_pending_bytes(const struct lbw_cluster *c)

@@ -94,6 +94,15 @@ int lbw_cluster_start(struct lbw_cluster *c, char *err, size_t errlen);
  * than pending_max_bytes are already waiting (the oldest are kept; counted). */
 int lbw_cluster_submit(struct lbw_cluster *c, uint64_t seq, uint8_t *entry, size_t len);
 
+/* Hands entry (copied) on to be proposed by whoever leads now: proposed here when this node
+ * leads, else sent to the leader over the side channel, the same way as this node's own
+ * batches. Nothing is kept for resending: the caller sends it again if the state machine
+ * does not report it applied (agent batches: node/agentpull.h pulls them again). The leader
+ * proposes sample batches (LBW_ENTRY_BATCH) from members only; the state machine decides
+ * on the signature whose batch it is. Returns 0 if handed on, -1 if there is no leader or no
+ * open link to it (or the link's queue is full). */
+int lbw_cluster_forward(struct lbw_cluster *c, const uint8_t *entry, size_t len);
+
 /* Bytes of this node's entries submitted and not yet applied (or given up). */
 size_t lbw_cluster_pending_bytes(const struct lbw_cluster *c);
 

@@ -31,9 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define PUMP_HIGH_WATER (1u << 20)      /* stop reading the other side above this backlog */
@@ -113,21 +111,7 @@ struct pipe_write {
     char data[];
 };
 
-/* --- names, addresses, peers ---------------------------------------------------------------- */
-
-const char *lbw_refusal_name(enum lbw_refusal r)
-{
-    static const char *const names[LBW_REFUSAL_KINDS] = {
-        [LBW_REFUSED_NO_CERT] = "no_certificate",
-        [LBW_REFUSED_UNTRUSTED] = "untrusted",
-        [LBW_REFUSED_EXPIRED] = "expired",
-        [LBW_REFUSED_NOT_NODE] = "not_a_node",
-        [LBW_REFUSED_ID_MISMATCH] = "id_mismatch",
-        [LBW_REFUSED_HANDSHAKE] = "handshake",
-        [LBW_REFUSED_PREAMBLE] = "preamble",
-    };
-    return (unsigned)r < LBW_REFUSAL_KINDS ? names[r] : "unknown";
-}
+/* --- addresses, peers ----------------------------------------------------------------------- */
 
 /* Parses "a.b.c.d:port" with a port of 1-65535. Returns 0, or -1. */
 static int parse_address(const char *s, struct sockaddr_in *out)
@@ -209,66 +193,28 @@ static void refuse(struct conn *c, enum lbw_refusal kind, const char *fmt, ...)
         c->t->on_refusal(c->t->arg, c->peer, kind, reason);
 }
 
-/* Verification results that mean the chain does not lead to the cluster CA. */
-static int issuer_error(long v)
-{
-    return v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
-           v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
-           v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ||
-           v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
-           v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
-           v == X509_V_ERR_CERT_SIGNATURE_FAILURE;
-}
-
-/* Whether a failed server handshake failed because the client sent no certificate: it has
- * none, and OpenSSL's reason is exactly that one (tlsio keeps the reason as text). */
-static int client_sent_no_certificate(struct conn *c)
-{
-    const char *reason = ERR_reason_error_string(
-        ERR_PACK(ERR_LIB_SSL, 0, SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE));
-    return SSL_get0_peer_certificate(lbw_tlsio_ssl(c->io)) == NULL && reason != NULL &&
-           strcmp(lbw_tlsio_error(c->io), reason) == 0;
-}
-
 /* Refuses a peer whose TLS handshake failed, by what was wrong with its certificate. */
 static void refuse_failed_handshake(struct conn *c)
 {
-    long v = SSL_get_verify_result(lbw_tlsio_ssl(c->io));
-
-    if (v == X509_V_ERR_CERT_HAS_EXPIRED)
-        refuse(c, LBW_REFUSED_EXPIRED, "certificate expired");
-    else if (v == X509_V_ERR_CERT_NOT_YET_VALID)
-        refuse(c, LBW_REFUSED_EXPIRED, "certificate not yet valid");
-    else if (issuer_error(v))
-        refuse(c, LBW_REFUSED_UNTRUSTED, "certificate not issued by the cluster CA (%s)",
-               X509_verify_cert_error_string(v));
-    else if (v != X509_V_OK)
-        refuse(c, LBW_REFUSED_UNTRUSTED, "certificate rejected (%s)",
-               X509_verify_cert_error_string(v));
-    else if (c->kind == CONN_ACCEPT && client_sent_no_certificate(c))
-        refuse(c, LBW_REFUSED_NO_CERT, "no client certificate");
-    else
-        refuse(c, LBW_REFUSED_HANDSHAKE, "TLS handshake failed: %s", lbw_tlsio_error(c->io));
+    char reason[REASON_MAX];
+    enum lbw_refusal kind = lbw_peer_handshake_refusal(
+        lbw_tlsio_ssl(c->io), c->kind == CONN_ACCEPT, lbw_tlsio_error(c->io), reason,
+        sizeof(reason));
+    refuse(c, kind, "%s", reason);
 }
 
 /* Takes the peer's identity from its verified certificate and refuses it unless it is a
  * node, and the node dialled when dialling. Returns 0, or -1 after refusing. */
 static int check_peer_identity(struct conn *c)
 {
-    X509 *cert = SSL_get0_peer_certificate(lbw_tlsio_ssl(c->io));
-    struct lbw_identity id;
+    struct lbw_identity id, expect = {.kind = LBW_ID_NODE, .id = c->peer_id};
+    enum lbw_refusal kind;
+    char reason[REASON_MAX];
 
-    if (lbw_identity_from_cert(cert, &id) != 0) {
-        refuse(c, LBW_REFUSED_NOT_NODE, "certificate carries no lbwatch identity");
-        return -1;
-    }
-    if (id.kind != LBW_ID_NODE) {
-        refuse(c, LBW_REFUSED_NOT_NODE, "not a node certificate (agent %s)", id.name);
-        return -1;
-    }
-    if (c->kind != CONN_ACCEPT && id.id != c->peer_id) {
-        refuse(c, LBW_REFUSED_ID_MISMATCH, "dialled node %llu but its certificate says node %llu",
-               (unsigned long long)c->peer_id, (unsigned long long)id.id);
+    if (lbw_peer_identity(lbw_tlsio_ssl(c->io), LBW_ID_NODE,
+                          c->kind != CONN_ACCEPT ? &expect : NULL, &id, &kind, reason,
+                          sizeof(reason)) != 0) {
+        refuse(c, kind, "%s", reason);
         return -1;
     }
     c->identity = id;

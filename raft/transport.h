@@ -49,24 +49,12 @@
 
 #include "probes/tlsio.h"
 #include "raft/identity.h"
+#include "raft/peer.h"
 
 #define LBW_CHANNEL_RAFT 'R'
 #define LBW_CHANNEL_SIDE 'F'
 
-enum lbw_refusal {
-    LBW_REFUSED_NO_CERT,        /* the peer presented no certificate */
-    LBW_REFUSED_UNTRUSTED,      /* not issued by the cluster CA (or a broken chain) */
-    LBW_REFUSED_EXPIRED,        /* expired or not yet valid */
-    LBW_REFUSED_NOT_NODE,       /* valid, but no lbwatch node identity in it */
-    LBW_REFUSED_ID_MISMATCH,    /* dialled id N, the certificate says M */
-    LBW_REFUSED_HANDSHAKE,      /* TLS failed for another reason (protocol, timeout...) */
-    LBW_REFUSED_PREAMBLE,       /* bad channel tag or preamble after the handshake */
-    LBW_REFUSAL_KINDS
-};
-
-/* Name of a refusal kind for logs and metric labels: "no_certificate", "untrusted",
- * "expired", "not_a_node", "id_mismatch", "handshake", "preamble". */
-const char *lbw_refusal_name(enum lbw_refusal r);
+/* Refusal kinds and their names (lbw_refusal_name) are raft/peer.h's. */
 
 struct lbw_transport_config {
     uv_loop_t *loop;

@@ -225,8 +225,10 @@ frontend stats
 
     threading.Thread(target=traffic, daemon=True).start()
 
-    open(os.path.join(T, "stats.pass"), "w").write("s3cret\n")
-    open(os.path.join(T, "wrong.pass"), "w").write("guess\n")
+    for name, text in (("stats.pass", "s3cret\n"), ("wrong.pass", "guess\n")):
+        fd = os.open(os.path.join(T, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, text.encode())
+        os.close(fd)
     page = "http://127.0.0.1:%d/stats;csv" % stats
     open(os.path.join(T, "node.yaml"), "w").write(f"""node:
   name: it1

@@ -13,12 +13,15 @@
  *   replay           the same good batch sent twice
  *   foreign-vantage  the sample's vantage label is --vantage (another node's name), signed
  *                    properly by the signer
- *   forged-origin    the batch states origin --as-id/--as-name (another node) but carries the
- *                    signer's certificate and is signed with the signer's key
+ *   forged-origin    the batch states origin --as-id/--as-name (another node), or with
+ *                    --as-agent the agent NAME, but carries the signer's certificate and is
+ *                    signed with the signer's key
  *   untrusted        a good batch signed by --batch-cert/--batch-key (required), e.g. a
  *                    certificate of another CA, while TLS uses the cluster certificate
  * A node proposes what it receives only while it leads; the state machine of every replica
  * then accepts or refuses it (node/fsm.h). The tool gets no answer: tests look at the nodes.
+ * With --write FILE the entry (the first one) is written to FILE instead, and nothing is
+ * sent: tests serve it from a fake agent (tests/integration/agent_pull.py).
  *
  * Exit status: 0 when every frame was written and the link closed in order, 1 on a failure
  * (connection refused, wrong server identity, timeout), 2 on bad usage. */
@@ -48,7 +51,7 @@ static const char *const mode_names[] = {"good", "tamper", "replay", "foreign-va
 
 struct opts {
     const char *connect, *ca, *cert, *key, *batch_cert, *batch_key;
-    const char *metric, *target, *vantage, *as_name;
+    const char *metric, *target, *vantage, *as_name, *as_agent, *write_file;
     uint64_t server_id, as_id, seq;
     double value;
     enum mode mode;
@@ -91,6 +94,9 @@ static void usage(FILE *out)
             "                      foreign-vantage: another node's name)\n"
             "  --as-id N           forged-origin: the origin id the batch claims\n"
             "  --as-name NAME      forged-origin: the origin name the batch claims\n"
+            "  --as-agent NAME     forged-origin: claim to be the agent NAME instead\n"
+            "  --write FILE        write the entry to FILE and send nothing (then only\n"
+            "                      --cert and --key are required)\n"
             "  --seq N             origin sequence number (default the clock in microseconds)\n"
             "  --value V           the sample's value (default 42)\n"
             "  --timeout-ms MS     give up after this long (default 10000)\n"
@@ -118,6 +124,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"vantage", required_argument, NULL, 'v'},   {"as-id", required_argument, NULL, 'i'},
         {"as-name", required_argument, NULL, 'n'},   {"seq", required_argument, NULL, 's'},
         {"value", required_argument, NULL, 'V'},     {"timeout-ms", required_argument, NULL, 'T'},
+        {"as-agent", required_argument, NULL, 'a'},  {"write", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     uint64_t u;
@@ -152,6 +159,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 return fprintf(stderr, "inject_batch: bad --as-id '%s'\n", optarg), -1;
             break;
         case 'n': o->as_name = optarg; break;
+        case 'a': o->as_agent = optarg; break;
+        case 'w': o->write_file = optarg; break;
         case 's':
             if (parse_u64(optarg, &o->seq) != 0)
                 return fprintf(stderr, "inject_batch: bad --seq '%s'\n", optarg), -1;
@@ -172,7 +181,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
     }
     if (optind != argc)
         return fprintf(stderr, "inject_batch: unexpected argument '%s'\n", argv[optind]), -1;
-    if (!o->connect || !o->server_id || !o->ca || !o->cert || !o->key)
+    if (o->write_file && (!o->cert || !o->key))
+        return fprintf(stderr, "inject_batch: --write needs --cert and --key\n"), -1;
+    if (!o->write_file && (!o->connect || !o->server_id || !o->ca || !o->cert || !o->key))
         return fprintf(stderr, "inject_batch: --connect, --server-id, --ca, --cert and --key "
                                "are required\n"), -1;
     if (!o->batch_cert != !o->batch_key)
@@ -182,11 +193,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
                                "--batch-key\n"), -1;
     if (o->mode == M_FOREIGN && !o->vantage)
         return fprintf(stderr, "inject_batch: --mode foreign-vantage needs --vantage\n"), -1;
-    if (o->mode == M_FORGED && (!o->as_id || !o->as_name))
+    if (o->mode == M_FORGED && !o->as_agent && (!o->as_id || !o->as_name))
         return fprintf(stderr, "inject_batch: --mode forged-origin needs --as-id and "
-                               "--as-name\n"), -1;
+                               "--as-name, or --as-agent\n"), -1;
     if (o->as_name && !lbw_identity_name_valid(o->as_name))
         return fprintf(stderr, "inject_batch: bad --as-name '%s'\n", o->as_name), -1;
+    if (o->as_agent && !lbw_identity_name_valid(o->as_agent))
+        return fprintf(stderr, "inject_batch: bad --as-agent '%s'\n", o->as_agent), -1;
     if (!lbw_metric_name_valid(o->metric))
         return fprintf(stderr, "inject_batch: bad --metric '%s'\n", o->metric), -1;
     return 0;
@@ -226,10 +239,11 @@ static int sign_bytes(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t *si
     return ok && *siglen <= LBW_BATCH_MAX_SIG ? 0 : -1;
 }
 
-/* Rewrites a finished batch so that it states another origin (kind node, id, name), keeping
+/* Rewrites a finished batch so that it states another origin (kind, id, name), keeping
  * sequence, certificate and payload, and signs it again with key. */
-static int restate_origin(const uint8_t *in, size_t len, uint64_t id, const char *name,
-                          EVP_PKEY *key, uint8_t **out, size_t *outlen)
+static int restate_origin(const uint8_t *in, size_t len, enum lbw_identity_kind kind,
+                          uint64_t id, const char *name, EVP_PKEY *key, uint8_t **out,
+                          size_t *outlen)
 {
     size_t old_nlen = in[11], nlen = strlen(name);
     size_t rest_at = 12 + old_nlen;     /* the sequence number */
@@ -246,7 +260,7 @@ static int restate_origin(const uint8_t *in, size_t len, uint64_t id, const char
         return -1;
     b[0] = in[0];
     b[1] = in[1];
-    b[2] = LBW_ID_NODE;
+    b[2] = (uint8_t)kind;
     put_be(b + 3, id, 8);
     b[11] = (uint8_t)nlen;
     memcpy(b + 12, name, nlen);
@@ -315,8 +329,9 @@ static int build(struct state *st)
     const struct lbw_identity *id = lbw_signer_identity(signer);
     struct lbw_label labels[] = {{"target", o->target},
                                  {"vantage", o->vantage ? o->vantage : id->name}};
+    const char *claimed = o->as_agent ? o->as_agent : o->as_name;
     if (o->mode == M_FORGED && !o->vantage)
-        labels[1].value = o->as_name;   /* the forged batch speaks for the node it claims */
+        labels[1].value = claimed;      /* the forged batch speaks for the one it claims */
     if (lbw_key_build(key, sizeof(key), o->metric, labels, 2) < 0) {
         fprintf(stderr, "inject_batch: cannot build a series key for %s\n", o->metric);
         goto out;
@@ -335,7 +350,9 @@ static int build(struct state *st)
         break;
     case M_FORGED:
         pkey = load_key(key_file);
-        if (!pkey || restate_origin(entry, len, o->as_id, o->as_name, pkey, &forged, &flen)) {
+        if (!pkey || restate_origin(entry, len, o->as_agent ? LBW_ID_AGENT : LBW_ID_NODE,
+                                    o->as_agent ? 0 : o->as_id, claimed, pkey, &forged,
+                                    &flen)) {
             fprintf(stderr, "inject_batch: cannot restate the origin (key %s)\n", key_file);
             goto out;
         }
@@ -350,10 +367,11 @@ static int build(struct state *st)
         goto out;
     if (o->mode == M_REPLAY && make_frame(&st->frames[st->nframes++], entry, len) != 0)
         goto out;
+    uint64_t shown_id = o->mode != M_FORGED ? id->id : o->as_agent ? 0 : o->as_id;
     printf("inject_batch: %s: %s seq %llu from %s (id %llu), %zu bytes, x%zu\n",
            mode_names[o->mode], key, (unsigned long long)seq,
-           o->mode == M_FORGED ? o->as_name : id->name,
-           (unsigned long long)(o->mode == M_FORGED ? o->as_id : id->id), len, st->nframes);
+           o->mode == M_FORGED ? claimed : id->name, (unsigned long long)shown_id, len,
+           st->nframes);
     rc = 0;
 out:
     free(entry);
@@ -506,6 +524,29 @@ static int parse_address(const char *s, struct sockaddr_in *sa)
     return uv_ip4_addr(host, (int)port, sa) == 0 ? 0 : -1;
 }
 
+/* --write: the crafted entry into a file, nothing sent. Returns the exit status. */
+static int write_entry(const struct opts *o)
+{
+    struct state st;
+    memset(&st, 0, sizeof(st));
+    st.o = o;
+    if (build(&st) != 0)
+        return 1;
+    FILE *f = fopen(o->write_file, "wb");
+    int ok = f && fwrite(st.frames[0].buf + FRAME_HEAD, 1, st.frames[0].len - FRAME_HEAD, f) ==
+                      st.frames[0].len - FRAME_HEAD;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    for (size_t i = 0; i < st.nframes; i++)
+        free(st.frames[i].buf);
+    if (!ok) {
+        fprintf(stderr, "inject_batch: cannot write %s\n", o->write_file);
+        return 1;
+    }
+    printf("inject_batch: wrote the entry to %s\n", o->write_file);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = {.metric = "lbwatch_injected", .target = "inject", .value = 42,
@@ -519,6 +560,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "run 'inject_batch --help' for usage\n");
         return rc < 0 ? 2 : 0;
     }
+    if (o.write_file)
+        return write_entry(&o);
     if (parse_address(o.connect, &sa) != 0) {
         fprintf(stderr, "inject_batch: bad --connect '%s' (want a.b.c.d:port)\n", o.connect);
         return 2;

@@ -58,6 +58,18 @@ static int setup(void **state)
     put("secrets/sms.pass", sms_pass, sizeof(sms_pass) - 1);
     put("secrets/sms.token", sms_token, sizeof(sms_token) - 1);
     put("secrets/nul.pass", nul_pass, sizeof(nul_pass) - 1);
+    put("secrets/open", sms_pass, sizeof(sms_pass) - 1);
+    put("secrets/groupw", sms_pass, sizeof(sms_pass) - 1);
+    put("secrets/groupr", sms_pass, sizeof(sms_pass) - 1);
+    snprintf(path, sizeof(path), "%s/secrets/open", dir);
+    if (chmod(path, 0644) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/secrets/groupw", dir);
+    if (chmod(path, 0660) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/secrets/groupr", dir); /* root:lbwatch 0640 is fine */
+    if (chmod(path, 0640) != 0)
+        return -1;
     put("secrets/empty", "", 0);
     put("secrets/newlines", "\n\r\n", 3);
     memset(zs, 'Z', sizeof(zs));
@@ -561,6 +573,14 @@ static void secret_limits(void **state)
     c = load_ok(text);
     assert_string_equal(c->alerting.receivers[0].sms.token, "tok-123");
     lbw_config_free(c);
+
+    /* group-readable (root:lbwatch 0640) is accepted */
+    c = load_ok(NODE "alerting:\n"
+                     "  receivers:\n"
+                     "    - {name: m, webhook: {url: \"http://a/\", secret_file: secrets/groupr}}\n"
+                     "  route: {receiver: m}\n");
+    assert_int_equal(c->alerting.receivers[0].webhook.secret_len, sizeof(sms_pass) - 1);
+    lbw_config_free(c);
 }
 
 /* --- bad configs ----------------------------------------------------------------------------- */
@@ -682,8 +702,16 @@ static void errors_in_secret_files(void **state)
          "No such file or directory"},
         {ALERTING "  receivers:\n    - {name: m, webhook: {url: \"http://a/\", secret_file: "
                   "secrets/adir}}\n" ROUTE,
-         "4:58: alerting.receivers[0].webhook.secret_file: cannot read {dir}/secrets/adir: "
-         "Is a directory"},
+         "4:58: alerting.receivers[0].webhook.secret_file: {dir}/secrets/adir is not a regular "
+         "file"},
+        {ALERTING "  receivers:\n    - {name: m, webhook: {url: \"http://a/\", secret_file: "
+                  "secrets/open}}\n" ROUTE,
+         "4:58: alerting.receivers[0].webhook.secret_file: {dir}/secrets/open is readable or "
+         "writable by others (mode 0644): make it 0600 or 0640"},
+        {ALERTING "  receivers:\n    - {name: m, webhook: {url: \"http://a/\", secret_file: "
+                  "secrets/groupw}}\n" ROUTE,
+         "4:58: alerting.receivers[0].webhook.secret_file: {dir}/secrets/groupw is readable or "
+         "writable by others (mode 0660): make it 0600 or 0640"},
         {ALERTING "  receivers:\n    - {name: m, webhook: {url: \"http://a/\", secret_file: "
                   "secrets/empty}}\n" ROUTE,
          "4:58: alerting.receivers[0].webhook.secret_file: {dir}/secrets/empty is empty"},

@@ -267,6 +267,10 @@ static void example_config_is_valid(void **state)
     assert_string_equal(c->targets[1].stats[0].socket, "/run/haproxy/admin.sock");
     assert_non_null(c->targets[2].ca_file);
     assert_string_equal(c->targets[2].host, "2001:db8::20");
+    assert_int_equal(c->targets[2].nstats, 2);
+    assert_string_equal(c->targets[2].stats[0].kind, "nginx");
+    assert_string_equal(c->targets[2].stats[1].kind, "prometheus");
+    assert_int_equal(c->targets[2].stats[1].prometheus.allow.n, 2);
     lbw_config_free(c);
 }
 
@@ -289,7 +293,7 @@ static void unknown_keys(void **state)
     static const struct bad cases[] = {
         {NODE "clusters:\n  peers: []\n",
          "lbwatch.yaml:2:1: unknown key 'clusters' at top level (expected node, web, tls, "
-         "probes, store, targets, cluster, bench, rules, default_rules, alerting)"},
+         "probes, store, targets, cluster, agents, bench, rules, default_rules, alerting)"},
         {NODE "probes:\n  interval: 10s\n  timout: 2s\n",
          "lbwatch.yaml:4:3: unknown key 'timout' in 'probes' (expected interval, timeout)"},
         {NODE "store:\n  retention:\n    5m: 1d\n",
@@ -299,7 +303,8 @@ static void unknown_keys(void **state)
          "expect_status, expect_body)"},
         {NODE "targets:\n  - name: a\n    adress: a:1\n",
          "lbwatch.yaml:4:5: unknown key 'adress' in 'targets[0]' (expected name, address, "
-         "server_name, ca_file, interval, timeout, tls, http, redirect_port, haproxy)"},
+         "server_name, ca_file, interval, timeout, tls, http, redirect_port, haproxy, nginx, "
+         "prometheus)"},
     };
     run_bad(cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -953,6 +958,189 @@ static void haproxy_errors(void **state)
     run_bad(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* --- agents ------------------------------------------------------------------------------ */
+
+static void agents_section(void **state)
+{
+    (void)state;
+    struct lbw_config *c = parse_ok(
+        NODE TLS CLUSTER1 "agents:\n  - {name: lb1, address: '10.0.0.5:8450'}\n"
+        "  - name: lb2.edge\n    address: lb2.example:9000\n    interval: 30s\n"
+        "    timeout: 2s\n");
+    assert_int_equal(c->nagents, 2);
+    assert_string_equal(c->agents[0].name, "lb1");
+    assert_string_equal(c->agents[0].address, "10.0.0.5:8450");
+    assert_string_equal(c->agents[0].host, "10.0.0.5");
+    assert_int_equal(c->agents[0].port, 8450);
+    assert_int_equal(c->agents[0].interval_ms, 10000);
+    assert_int_equal(c->agents[0].timeout_ms, 10000);
+    assert_string_equal(c->agents[1].host, "lb2.example");
+    assert_int_equal(c->agents[1].interval_ms, 30000);
+    assert_int_equal(c->agents[1].timeout_ms, 2000);
+    lbw_config_free(c);
+    c = parse_ok(NODE TLS CLUSTER1 "agents: []\n");
+    assert_int_equal(c->nagents, 0);
+    lbw_config_free(c);
+}
+
+static void agents_errors(void **state)
+{
+    (void)state;
+    static const struct bad cases[] = {
+        {NODE "agents:\n  - {name: lb1, address: '10.0.0.5:8450'}\n",
+         "lbwatch.yaml:3:3: agents: needs the cluster section with its mutual-tls transport: "
+         "nodes pull agents with their cluster certificates and pass the batches through raft"},
+        {NODE TLS "cluster:\n  transport: plain-tcp\n  peers:\n" PEER(1, "n1", 7001)
+         "agents:\n  - {name: lb1, address: '10.0.0.5:8450'}\n",
+         "lbwatch.yaml:8:3: agents: needs the cluster section with its mutual-tls transport: "
+         "nodes pull agents with their cluster certificates and pass the batches through raft"},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: lb1, address: '10.0.0.5:8450'}\n"
+         "  - {name: lb1, address: '10.0.0.6:8450'}\n",
+         "lbwatch.yaml:8:12: agents[1].name: duplicate agent name \"lb1\" (first at line 7)"},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: lb1}\n",
+         "lbwatch.yaml:7:5: missing required key 'address' in 'agents[0]'"},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: 'lb 1', address: '10.0.0.5:8450'}\n",
+         "lbwatch.yaml:7:12: agents[0].name: must be 1-63 letters, digits, '.', '_' or '-', "
+         "got \"lb 1\""},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: lb1, address: '10.0.0.5', interval: 1s}\n",
+         "lbwatch.yaml:7:26: agents[0].address: bad address \"10.0.0.5\": missing port (use "
+         "host:port)"},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: lb1, address: 'a:1', interval: 10ms}\n",
+         "lbwatch.yaml:7:43: agents[0].interval: must be at least 100ms, got 10ms"},
+        {NODE TLS CLUSTER1 "agents:\n  - {name: lb1, address: 'a:1', pull: 1s}\n",
+         "lbwatch.yaml:7:33: unknown key 'pull' in 'agents[0]' (expected name, address, "
+         "interval, timeout)"},
+    };
+    run_bad(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* --- nginx: and prometheus: ----------------------------------------------------------------- */
+
+/* All three kinds on one target, nginx and prometheus with credentials; a lone nginx. */
+static void nginx_and_prometheus_sources(void **state)
+{
+    (void)state;
+    char dir[256], pass[300], text[2048];
+    assert_int_equal(tu_tmpdir("lbw-conf", dir, sizeof(dir)), 0);
+    snprintf(pass, sizeof(pass), "%s/scrape.pass", dir);
+    assert_int_equal(tu_write_file(pass, "pw\n", 3), 0);
+    snprintf(text, sizeof(text),
+             NODE "targets:\n"
+             "  - name: a\n    address: 10.0.0.1:443\n"
+             "    haproxy: {socket: /run/haproxy.sock}\n"
+             "    nginx:\n      url: https://10.0.0.1:8080/stub_status\n"
+             "      username: mon\n      password_file: %s\n      ca_file: ca.pem\n"
+             "    prometheus:\n      url: http://10.0.0.1:9100/metrics\n"
+             "      allow: [node_load1, \"node_memory_Mem*\", rpc_seconds]\n"
+             "      username: mon\n      password_file: %s\n"
+             "  - name: b\n    address: 10.0.0.2:443\n"
+             "    nginx: {url: \"http://10.0.0.2/stub_status\"}\n",
+             pass, pass);
+    struct lbw_config *c = parse_ok(text);
+    assert_int_equal(c->targets[0].nstats, 3);
+    const struct lbw_target_stats *h = &c->targets[0].stats[0], *n = &c->targets[0].stats[1],
+                                  *p = &c->targets[0].stats[2];
+    assert_string_equal(h->kind, "haproxy");
+    assert_string_equal(n->kind, "nginx");
+    assert_int_equal(n->via, LBW_STATS_URL);
+    assert_string_equal(n->url, "https://10.0.0.1:8080/stub_status");
+    assert_string_equal(n->username, "mon");
+    assert_string_equal(n->password, "pw");
+    assert_string_equal(n->ca_file, "/etc/lbwatch/ca.pem");
+    assert_string_equal(p->kind, "prometheus");
+    assert_string_equal(p->url, "http://10.0.0.1:9100/metrics");
+    assert_string_equal(p->password, "pw");
+    assert_null(p->ca_file);
+    const struct lbw_promtext_allow *a = &p->prometheus.allow;
+    assert_int_equal(a->n, 3);
+    assert_true(lbw_promtext_allow_name(a, "node_load1"));
+    assert_false(lbw_promtext_allow_name(a, "node_load5"));
+    assert_true(lbw_promtext_allow_name(a, "node_memory_MemTotal_bytes"));
+    assert_false(lbw_promtext_allow_name(a, "node_memory_Active_bytes"));
+    assert_true(lbw_promtext_allow_name(a, "rpc_seconds"));
+    assert_int_equal(c->targets[1].nstats, 1);
+    assert_string_equal(c->targets[1].stats[0].kind, "nginx");
+    assert_null(c->targets[1].stats[0].username);
+    lbw_config_free(c);
+    tu_rmrf(dir);
+}
+
+#define PROM "    prometheus:\n      url: http://x/metrics\n"
+
+static void nginx_and_prometheus_errors(void **state)
+{
+    (void)state;
+    static const struct bad cases[] = {
+        {NODE TARGET "    nginx: {}\n",
+         "lbwatch.yaml:5:12: targets[0].nginx: needs url"},
+        {NODE TARGET "    nginx: {socket: /run/nginx.sock}\n",
+         "lbwatch.yaml:5:21: targets[0].nginx.socket: nginx statistics are not read from a "
+         "socket"},
+        {NODE TARGET "    nginx: {address: \"127.0.0.1:8080\"}\n",
+         "lbwatch.yaml:5:22: targets[0].nginx.address: nginx statistics are not read from a "
+         "address"},
+        {NODE TARGET "    nginx: {url: \"gopher://x/\"}\n",
+         "lbwatch.yaml:5:18: targets[0].nginx.url: must be an http:// or https:// URL, got "
+         "\"gopher://x/\""},
+        {NODE TARGET "    nginx: {url: \"http://x/stub_status\", certificates: false}\n",
+         "lbwatch.yaml:5:42: unknown key 'certificates' in 'targets[0].nginx' (expected url, "
+         "socket, address, username, password_file, ca_file)"},
+        {NODE TARGET "    nginx: {url: \"http://x/stub_status\", password_file: /nonexistent/p}\n",
+         "lbwatch.yaml:5:57: targets[0].nginx.password_file: cannot read /nonexistent/p: No "
+         "such file or directory"},
+        {NODE TARGET "    prometheus: {url: \"http://x/metrics\"}\n",
+         "lbwatch.yaml:5:17: missing required key 'allow' in 'targets[0].prometheus'"},
+        {NODE TARGET "    prometheus: {allow: [up]}\n",
+         "lbwatch.yaml:5:17: targets[0].prometheus: needs url"},
+        {NODE TARGET PROM "      allow: []\n",
+         "lbwatch.yaml:7:14: targets[0].prometheus.allow: must list at least one metric name or "
+         "prefix: a scrape must say what it keeps"},
+        {NODE TARGET PROM "      allow: node_load1\n",
+         "lbwatch.yaml:7:14: targets[0].prometheus.allow: expected a sequence, got "
+         "\"node_load1\""},
+        {NODE TARGET PROM "      allow: [node_load1, \"lbw*\"]\n",
+         "lbwatch.yaml:7:27: targets[0].prometheus.allow[1]: would keep lbwatch's own series "
+         "(probe_*, lbwatch_*), got \"lbw*\""},
+        {NODE TARGET PROM "      allow:\n        - node_load1\n        - probe_success\n",
+         "lbwatch.yaml:9:11: targets[0].prometheus.allow[1]: would keep lbwatch's own series "
+         "(probe_*, lbwatch_*), got \"probe_success\""},
+        {NODE TARGET PROM "      allow: [\"*\"]\n",
+         "lbwatch.yaml:7:15: targets[0].prometheus.allow[0]: would keep lbwatch's own series "
+         "(probe_*, lbwatch_*), got \"*\""},
+        {NODE TARGET PROM "      allow: [\"lbwatch_scrape_samples\"]\n",
+         "lbwatch.yaml:7:15: targets[0].prometheus.allow[0]: would keep lbwatch's own series "
+         "(probe_*, lbwatch_*), got \"lbwatch_scrape_samples\""},
+        {NODE TARGET PROM "      allow: [\"node_*_bytes\"]\n",
+         "lbwatch.yaml:7:15: targets[0].prometheus.allow[0]: must be a metric name or a prefix "
+         "ending in '*' ('*' is allowed only at the end), got \"node_*_bytes\""},
+        {NODE TARGET PROM "      allow: [up, \"9lives\"]\n",
+         "lbwatch.yaml:7:19: targets[0].prometheus.allow[1]: must be a metric name or a prefix "
+         "ending in '*' (not a metric name), got \"9lives\""},
+        {NODE TARGET PROM "      allow: [\"node-*\"]\n",
+         "lbwatch.yaml:7:15: targets[0].prometheus.allow[0]: must be a metric name or a prefix "
+         "ending in '*' (not the start of a metric name), got \"node-*\""},
+        {NODE TARGET PROM "      allow: [{node: 1}]\n",
+         "lbwatch.yaml:7:15: targets[0].prometheus.allow[0]: expected a string, got a mapping"},
+        {NODE TARGET PROM "      allow: [up]\n      allows: [down]\n",
+         "lbwatch.yaml:8:7: unknown key 'allows' in 'targets[0].prometheus' (expected url, "
+         "socket, address, username, password_file, ca_file, allow)"},
+    };
+    run_bad(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* More than LBW_STATSCONF_ALLOW_MAX patterns. */
+static void prometheus_allow_bounded(void **state)
+{
+    (void)state;
+    static char text[16384];
+    size_t n = (size_t)snprintf(text, sizeof(text), NODE TARGET PROM "      allow: [");
+    for (int i = 0; i <= LBW_STATSCONF_ALLOW_MAX; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%sm%d", i ? ", " : "", i);
+    snprintf(text + n, sizeof(text) - n, "]\n");
+    expect_error(text, "lbwatch.yaml:7:14: targets[0].prometheus.allow: must list at most 256 "
+                       "metric names or prefixes, got 257");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -981,6 +1169,11 @@ int main(void)
         cmocka_unit_test(transport_and_bench_errors),
         cmocka_unit_test(haproxy_sources),
         cmocka_unit_test(haproxy_errors),
+        cmocka_unit_test(agents_section),
+        cmocka_unit_test(agents_errors),
+        cmocka_unit_test(nginx_and_prometheus_sources),
+        cmocka_unit_test(nginx_and_prometheus_errors),
+        cmocka_unit_test(prometheus_allow_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -188,9 +188,10 @@ struct replica {
 };
 
 static void on_reject(void *arg, uint64_t index, enum lbw_fsm_reject why,
-                      const struct lbw_identity *origin, const char *detail)
+                      const struct lbw_identity *origin, uint64_t seq, const char *detail)
 {
     struct replica *r = arg;
+    (void)seq;
     assert_non_null(detail);
     assert_true(r->nrej < 64);
     r->rej[r->nrej++] = (struct rejection){index, why, origin != NULL};
@@ -832,13 +833,20 @@ static size_t be32_at(const uint8_t *p)
     return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
 }
 
-/* Where the samples section starts: after the origins and the ledger. */
-static size_t head_size(const uint8_t *snap)
+/* Where the assignment table's section starts: after the origins and the ledger. */
+static size_t assign_at(const uint8_t *snap)
 {
     size_t n = be32_at(snap + 52);
     size_t at = 56;
     for (size_t i = 0; i < n; i++)
         at += 1 + 8 + 1 + snap[at + 9] + 8;
+    return at + 4 + be32_at(snap + at);
+}
+
+/* Where the samples section starts: after the assignment table. */
+static size_t head_size(const uint8_t *snap)
+{
+    size_t at = assign_at(snap);
     return at + 4 + be32_at(snap + at);
 }
 
@@ -914,7 +922,8 @@ static void snapshot_bounded_oldest_dropped_first(void **state)
     fill_history(src.store, keys, &newest);
     struct entry snap = snapshot(src.fsm);
     size_t head = head_size(snap.p);
-    assert_int_equal(head, 56 + 1 + 8 + 1 + 5 + 8 + 4 + empty_ledger_size());
+    /* origins, the ledger, the empty assignment table (u8 version, u32 count) */
+    assert_int_equal(head, 56 + 1 + 8 + 1 + 5 + 8 + 4 + empty_ledger_size() + 4 + 1 + 4);
     assert_true(snap.len <= head + max);
     assert_true(snap.len > head + max / 2);
     assert_int_equal(stats(&src).last_snapshot_bytes, snap.len);
@@ -945,7 +954,7 @@ static void snapshot_bounded_oldest_dropped_first(void **state)
     src.snapshot_max = 64;
     fsm_open(&src);
     struct entry tiny = snapshot(src.fsm);
-    assert_int_equal(tiny.len, 56 + 4 + empty_ledger_size() + 4);
+    assert_int_equal(tiny.len, 56 + 4 + empty_ledger_size() + 4 + 1 + 4 + 4);
     free(tiny.p);
     free(e.p);
     free(snap.p);
@@ -1183,6 +1192,101 @@ static void restore_refuses_bad_snapshots(void **state)
     replica_close(&dst);
 }
 
+/* ---- direct: agent assignment ops -------------------------------------------------------- */
+
+static struct entry assign_entry(const struct lbw_signer *s, enum lbw_assign_op_type type,
+                                 const char *agent, uint64_t expect, uint64_t node)
+{
+    struct lbw_assign_op op = {.type = type, .expect = expect, .node = node};
+    uint8_t buf[LBW_ASSIGN_OP_MAX];
+    char err[256];
+    struct entry e;
+    snprintf(op.agent, sizeof(op.agent), "%s", agent);
+    long n = lbw_assign_op_encode(&op, buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_int_equal(lbw_entry_sign(s, LBW_ENTRY_ASSIGN, 1, buf, (size_t)n, &e.p, &e.len, err,
+                                    sizeof(err)), 0);
+    return e;
+}
+
+static uint64_t owner_of(struct replica *r, const char *agent, uint64_t *index)
+{
+    const struct lbw_assignment *row = lbw_assign_find(lbw_fsm_assignments(r->fsm), agent);
+    *index = row ? row->index : 0;
+    return row ? row->node : 0;
+}
+
+/* Assignment ops are compare-and-set on every replica alike, refused from an agent, counted
+ * by result, and travel in snapshots; a version 2 snapshot (before the table) still restores,
+ * with no assignments. */
+static void assignment_ops_and_snapshots(void **state)
+{
+    struct replica a, b, c;
+    uint64_t idx;
+    char err[256];
+    (void)state;
+    replica_open(&a, 0, 0, 0);
+    replica_open(&b, 0, 0, 0);
+    struct entry set1 = assign_entry(pki.node_s[0], LBW_ASSIGN_SET, "edge1", 0, 1);
+    struct entry by_agent = assign_entry(pki.agent_s, LBW_ASSIGN_SET, "edge1", 1, 3);
+    struct entry set2 = assign_entry(pki.node_s[1], LBW_ASSIGN_SET, "edge1", 1, 2);
+    struct entry other = assign_entry(pki.node_s[1], LBW_ASSIGN_SET, "edge2", 0, 3);
+    struct entry junk;
+    assert_int_equal(lbw_entry_sign(pki.node_s[0], LBW_ENTRY_ASSIGN, 2, "junk", 4, &junk.p,
+                                    &junk.len, err, sizeof(err)), 0);
+    /* 1 set, 2 the same again (stale: the row is at 1 now), 3 agent's, 4 junk, 5 moves edge1
+     * from node 1 to node 2, 6 edge2 */
+    const struct entry *seq[] = {&set1, &set1, &by_agent, &junk, &set2, &other};
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(apply(a.fsm, seq[i]), 0);
+        assert_int_equal(apply(b.fsm, seq[i]), 0);
+    }
+    assert_int_equal(owner_of(&a, "edge1", &idx), 2);
+    assert_int_equal(idx, 5);
+    assert_int_equal(owner_of(&a, "edge2", &idx), 3);
+    assert_int_equal(idx, 6);
+    struct lbw_fsm_stats st = stats(&a);
+    assert_int_equal(st.assign_ops[LBW_ASSIGN_OK], 3);
+    assert_int_equal(st.assign_ops[LBW_ASSIGN_STALE], 1);
+    assert_int_equal(st.assign_ops[LBW_ASSIGN_INVALID], 1);
+    assert_int_equal(st.rejected[LBW_REJECT_FORGED], 1);
+    assert_memory_equal(stats(&a).hash, stats(&b).hash, 32);
+    assert_int_equal(owner_of(&b, "edge1", &idx), 2);
+
+    struct entry snap = snapshot(a.fsm);
+    replica_open(&c, 0, 0, 0);
+    assert_int_equal(restore(c.fsm, snap.p, snap.len), 0);
+    assert_int_equal(owner_of(&c, "edge1", &idx), 2);
+    assert_int_equal(idx, 5);
+    assert_int_equal(owner_of(&c, "edge2", &idx), 3);
+    assert_memory_equal(stats(&c).hash, stats(&a).hash, 32);
+
+    /* version 2: the same without the table's section */
+    size_t at = assign_at(snap.p);
+    struct entry v2 = edited(&snap, at, 4 + be32_at(snap.p + at), "", 0);
+    v2.p[11] = 2;
+    assert_int_equal(restore(c.fsm, v2.p, v2.len), 0);
+    assert_int_equal(owner_of(&c, "edge1", &idx), 0);
+    assert_int_equal(stats(&c).applied_index, 6);
+    /* a version 3 snapshot whose table does not parse is refused, changing nothing */
+    struct entry bad = edited(&snap, at + 4, 1, "\x09", 1);
+    assert_int_not_equal(restore(c.fsm, bad.p, bad.len), 0);
+    assert_int_equal(owner_of(&c, "edge1", &idx), 0);
+    assert_int_equal(stats(&c).restores, 2);
+
+    free(bad.p);
+    free(v2.p);
+    free(snap.p);
+    free(set1.p);
+    free(by_agent.p);
+    free(set2.p);
+    free(other.p);
+    free(junk.p);
+    replica_close(&a);
+    replica_close(&b);
+    replica_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1201,6 +1305,7 @@ int main(void)
         cmocka_unit_test(snapshot_bounded_oldest_dropped_first),
         cmocka_unit_test(restore_refuses_bad_snapshots),
         cmocka_unit_test(alert_ops_reach_the_ledger),
+        cmocka_unit_test(assignment_ops_and_snapshots),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -907,6 +907,80 @@ static void emission_of_malformed_text_emits_nothing(void **state)
     lbw_promtext_allow_free(&a);
 }
 
+/* The check alone gives the bare reason, for callers that say where the pattern is. */
+static void pattern_check_reasons(void **state)
+{
+    (void)state;
+    char why[96];
+    assert_int_equal(lbw_promtext_pattern_check("node_load1", why, sizeof(why)), 0);
+    assert_int_equal(lbw_promtext_pattern_check("node_*", why, sizeof(why)), 0);
+    assert_int_equal(lbw_promtext_pattern_check("*", why, sizeof(why)), 0);
+    assert_int_equal(lbw_promtext_pattern_check("", why, sizeof(why)), -1);
+    assert_string_equal(why, "empty");
+    assert_int_equal(lbw_promtext_pattern_check("a*b", why, sizeof(why)), -1);
+    assert_string_equal(why, "'*' is allowed only at the end");
+    assert_int_equal(lbw_promtext_pattern_check("9x", why, sizeof(why)), -1);
+    assert_string_equal(why, "not a metric name");
+    assert_int_equal(lbw_promtext_pattern_check("a-*", NULL, 0), -1);
+}
+
+static void reserved_names_and_patterns(void **state)
+{
+    (void)state;
+    assert_true(lbw_promtext_name_reserved("probe_success"));
+    assert_true(lbw_promtext_name_reserved("lbwatch_probe_error_info"));
+    assert_true(lbw_promtext_name_reserved("probe_"));
+    assert_false(lbw_promtext_name_reserved("probe"));
+    assert_false(lbw_promtext_name_reserved("probes_total"));
+    assert_false(lbw_promtext_name_reserved("lbwatchx"));
+    assert_false(lbw_promtext_name_reserved("node_probe_success"));
+
+    static const char *const reserved[] = {
+        "*", "p*", "pr*", "probe*", "probe_*", "probe_success", "probe_ssl_*", "l*",
+        "lbw*", "lbwatch*", "lbwatch_*", "lbwatch_scrape_samples", "lbwatch_tls_*",
+    };
+    static const char *const free_to_use[] = {
+        "node_*", "up", "probe", "probes_total", "probex*", "lbwatch", "lbwatchd_*",
+        "lb_*", "pa*", "process_*", "q*",
+    };
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (!lbw_promtext_pattern_reserved(reserved[i]))
+            fail_msg("%s should be reserved", reserved[i]);
+    for (size_t i = 0; i < sizeof(free_to_use) / sizeof(free_to_use[0]); i++)
+        if (lbw_promtext_pattern_reserved(free_to_use[i]))
+            fail_msg("%s should not be reserved", free_to_use[i]);
+}
+
+/* An allow-list that lets probe_* or lbwatch_* through still never shadows lbwatch's own
+ * series: such samples are rejected, counted and explained. */
+static void emission_rejects_reserved_names(void **state)
+{
+    (void)state;
+    const char *text = "up 1\n"
+                       "probe_success 0\n"
+                       "# TYPE lbwatch_x histogram\n"
+                       "lbwatch_x_bucket{le=\"+Inf\"} 1\n"
+                       "lbwatch_x_count 1\n"
+                       "probe 2\n";
+    const char *all[] = {"*"};
+    struct lbw_promtext_allow a;
+    assert_int_equal(lbw_promtext_allow_init(&a, all, 1, NULL, 0), 0);
+    struct key_capture c = {0};
+    struct lbw_emitter e = {.fn = capture_key, .arg = &c, .base = base3, .nbase = 3, .ts_ms = 1};
+    struct lbw_promtext_stats st;
+    assert_int_equal(lbw_promtext_emit_allowed(text, strlen(text), &a, &e, &st), 0);
+    assert_int_equal(st.emitted, 2);
+    assert_int_equal(st.rejected, 3);
+    assert_int_equal(st.skipped, 0);
+    assert_int_equal(st.first_rejected_line, 2);
+    assert_string_equal(st.first_rejected,
+                        "probe_success: a name of lbwatch's own (probe_*, lbwatch_*)");
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.key[0], "up{probe=\"haproxy\",target=\"lb1\",vantage=\"n1\"}");
+    assert_string_equal(c.key[1], "probe{probe=\"haproxy\",target=\"lb1\",vantage=\"n1\"}");
+    lbw_promtext_allow_free(&a);
+}
+
 /* --- a real prometheus-node-exporter ------------------------------------------------------- */
 
 static const char textfile[] =
@@ -1045,6 +1119,9 @@ int main(void)
         cmocka_unit_test(emission_merges_and_renames_labels),
         cmocka_unit_test(emission_rejects_what_cannot_be_a_series),
         cmocka_unit_test(emission_of_malformed_text_emits_nothing),
+        cmocka_unit_test(pattern_check_reasons),
+        cmocka_unit_test(reserved_names_and_patterns),
+        cmocka_unit_test(emission_rejects_reserved_names),
     };
     const struct CMUnitTest live[] = {
         cmocka_unit_test(parses_live_node_exporter),

@@ -1,8 +1,10 @@
-/* test_scrape.c - fetching texts (probes/fetch) and scrape runs (probes/scrape, the HAProxy
- * kind of probes/haproxykind) against servers on the same loop: a fake HAProxy stats socket on
- * a unix path and on TCP that answers one command per connection from the reference outputs
- * in tests/fixtures/haproxy/, a raw HTTP server that checks basic authentication, a server that
- * never answers, and one that answers too much. Every loop run is bounded by a guard timer. */
+/* test_scrape.c - fetching texts (probes/fetch) and scrape runs (probes/scrape; the HAProxy,
+ * nginx and Prometheus kinds of probes/haproxykind, nginxkind and promkind) against servers on
+ * the same loop: a fake HAProxy stats socket on a unix path and on TCP that answers one
+ * command per connection from the reference outputs in tests/fixtures/haproxy/, a raw HTTP
+ * server that checks basic authentication, one that serves a page the test sets (a
+ * stub_status page, an exposition), a server that never answers, and one that answers too
+ * much. Every loop run is bounded by a guard timer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,8 @@
 
 #include "probes/fetch.h"
 #include "probes/haproxykind.h"
+#include "probes/nginxkind.h"
+#include "probes/promkind.h"
 #include "probes/scrape.h"
 #include "tests/support/testutil.h"
 
@@ -28,13 +32,15 @@ static struct {
     char sock[300];
     char *info, *stat, *cert;
     size_t info_len, stat_len, cert_len;
+    const char *page;           /* PAGE: the body served */
+    int page_auth;              /* PAGE: 401 without admin:s3cret */
     const char *locked_cmd;     /* this command finds the certificates locked ... */
     int locked_times;           /* ... this many more times */
 } G;
 
 /* --- a fake server: one request per connection --------------------------------------------- */
 
-enum mode { HAPROXY, SILENT, BIG, HTTP };
+enum mode { HAPROXY, SILENT, BIG, HTTP, PAGE };
 
 struct fake {
     uv_loop_t *loop;
@@ -130,6 +136,18 @@ static char *http_answer(const char *req)
     return out;
 }
 
+static char *page_answer(const char *req)
+{
+    size_t len = strlen(G.page);
+    char *out = malloc(len + 256);
+    if (G.page_auth && !strstr(req, "\r\nAuthorization: Basic YWRtaW46czNjcmV0\r\n"))
+        sprintf(out, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    else
+        sprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s", len, G.page);
+    return out;
+}
+
 static void answer(struct conn *c)
 {
     struct fake *fk = c->fk;
@@ -143,7 +161,9 @@ static void answer(struct conn *c)
         memset(c->out, 'x', fk->big);
         c->out[fk->big] = '\0';
     } else {
-        c->out = fk->mode == HTTP ? http_answer(c->req) : haproxy_answer(c->req);
+        c->out = fk->mode == HTTP   ? http_answer(c->req)
+                 : fk->mode == PAGE ? page_answer(c->req)
+                                    : haproxy_answer(c->req);
     }
     uv_buf_t b = uv_buf_init(c->out, (unsigned)strlen(c->out));
     c->w.data = c;
@@ -168,7 +188,7 @@ static void on_conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     c->len += (size_t)n;
     c->req[c->len] = '\0';
-    const char *end = c->fk->mode == HTTP ? "\r\n\r\n" : "\n";
+    const char *end = c->fk->mode == HTTP || c->fk->mode == PAGE ? "\r\n\r\n" : "\n";
     if (!c->answered && strstr(c->req, end))
         answer(c);
 }
@@ -471,7 +491,8 @@ struct sample {
 };
 
 static struct {
-    int64_t ts;                 /* the emitter's timestamp */
+    const char *probe;          /* the base probe label: the kind's name */
+    int64_t ts;                 /* the emitter's timestamp; 0: 42 */
     int n;
     int success;
     char error[240];
@@ -498,6 +519,14 @@ static double value(const char *key)
     return NAN;
 }
 
+static size_t count(const char *key)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < R.ns; i++)
+        n += strcmp(R.s[i].key, key) == 0;
+    return n;
+}
+
 static int has(const char *prefix)
 {
     for (size_t i = 0; i < R.ns; i++)
@@ -508,8 +537,7 @@ static int has(const char *prefix)
 
 static void on_scraped(void *arg, const struct lbw_scrape_result *r)
 {
-    static const struct lbw_label base[] = {{"probe", "haproxy"}, {"target", "lb"},
-                                            {"vantage", "n1"}};
+    const struct lbw_label base[] = {{"probe", R.probe}, {"target", "lb"}, {"vantage", "n1"}};
     struct lbw_emitter e = {collect, NULL, base, 3, R.ts ? R.ts : 42};
     (void)arg;
     R.n++;
@@ -520,17 +548,24 @@ static void on_scraped(void *arg, const struct lbw_scrape_result *r)
     assert_int_equal(lbw_scrape_result_emit(r, &e), 0);
 }
 
-static void scrape_once(uv_loop_t *loop, const struct lbw_scrape_source *src, uint64_t timeout)
+static void scrape_kind_once(uv_loop_t *loop, const struct lbw_scrape_kind *kind,
+                             const struct lbw_scrape_source *src, uint64_t timeout)
 {
     struct lbw_scraper *s;
     char err[160];
     assert_int_equal(lbw_scraper_new(&s, loop, err, sizeof(err)), 0);
     R.n = 0;
-    assert_int_equal(lbw_scrape_start(s, &lbw_haproxy_kind, src, timeout, on_scraped, NULL), 0);
+    R.probe = kind->name;
+    assert_int_equal(lbw_scrape_start(s, kind, src, timeout, on_scraped, NULL), 0);
     run_until(loop, &R.n, 1);
     assert_int_equal(lbw_scraper_active(s), 0);
     lbw_scraper_close(s);
     settle(loop);
+}
+
+static void scrape_once(uv_loop_t *loop, const struct lbw_scrape_source *src, uint64_t timeout)
+{
+    scrape_kind_once(loop, &lbw_haproxy_kind, src, timeout);
 }
 
 #define BASE "probe=\"haproxy\",target=\"lb\",vantage=\"n1\""
@@ -711,6 +746,193 @@ static void haproxy_memory_across_runs(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* --- nginx ------------------------------------------------------------------------------------ */
+
+#define NB "probe=\"nginx\",target=\"lb\",vantage=\"n1\""
+
+static void nginx_over_http(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct fake fk;
+    char url[128];
+    uv_loop_init(&loop);
+    uint16_t port = fake_listen_tcp(&fk, &loop, PAGE);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/stub_status", port);
+    G.page = "Active connections: 3 \nserver accepts handled requests\n 120 118 456 \n"
+             "Reading: 0 Writing: 1 Waiting: 2 \n";
+    G.page_auth = 1;
+    struct lbw_scrape_source src = {.via = LBW_FETCH_HTTP, .url = url, .username = "admin",
+                                    .password = "s3cret"};
+    scrape_kind_once(&loop, &lbw_nginx_kind, &src, 5000);
+    assert_true(R.success);
+    assert_int_equal(R.requests, 1);
+    assert_non_null(strstr(fk.last, "GET /stub_status HTTP/1.1\r\n"));
+    assert_int_equal(R.ns, 2 + 7);
+    assert_true(value("probe_success{" NB "}") == 1);
+    assert_true(value("nginx_connections_active{" NB "}") == 3);
+    assert_true(value("nginx_connections_accepted{" NB "}") == 120);
+    assert_true(value("nginx_connections_handled{" NB "}") == 118);
+    assert_true(value("nginx_http_requests_total{" NB "}") == 456);
+    assert_true(value("nginx_connections_reading{" NB "}") == 0);
+    assert_true(value("nginx_connections_writing{" NB "}") == 1);
+    assert_true(value("nginx_connections_waiting{" NB "}") == 2);
+
+    src.username = src.password = NULL;
+    scrape_kind_once(&loop, &lbw_nginx_kind, &src, 5000);
+    assert_false(R.success);
+    assert_string_equal(R.error, "HTTP status 401");
+    G.page_auth = 0;
+    fake_close(&fk);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A page that is not a stub_status page fails the run with the parser's reason. */
+static void nginx_failures(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct fake fk;
+    char url[128];
+    uv_loop_init(&loop);
+    uint16_t port = fake_listen_tcp(&fk, &loop, PAGE);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/stub_status", port);
+    struct lbw_scrape_source src = {.via = LBW_FETCH_HTTP, .url = url};
+    G.page = "Active connections: 3 \nserver accepts handled requests\n 120 x 456 \n"
+             "Reading: 0 Writing: 1 Waiting: 2 \n";
+    scrape_kind_once(&loop, &lbw_nginx_kind, &src, 5000);
+    assert_false(R.success);
+    assert_string_equal(R.error, "line 3, column 6: expected the handled count, found 'x'");
+    assert_int_equal(R.ns, 2);
+    G.page = "<html>Welcome to nginx!</html>\n";
+    scrape_kind_once(&loop, &lbw_nginx_kind, &src, 5000);
+    assert_false(R.success);
+    assert_non_null(strstr(R.error, "line 1, column 1: "));
+    fake_close(&fk);
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/stub_status", tu_free_port());
+    scrape_kind_once(&loop, &lbw_nginx_kind, &src, 5000);
+    assert_false(R.success);
+    assert_non_null(strstr(R.error, "Couldn't connect to server"));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* --- prometheus ------------------------------------------------------------------------------- */
+
+#define PB "probe=\"prometheus\",target=\"lb\",vantage=\"n1\""
+#define SAMPLES(result) \
+    "lbwatch_scrape_samples{probe=\"prometheus\",result=\"" result "\",target=\"lb\"," \
+    "vantage=\"n1\"}"
+
+static const char exposition[] =
+    "# HELP node_load1 1m load average.\n"
+    "# TYPE node_load1 gauge\n"
+    "node_load1 0.25\n"
+    "# TYPE node_memory_MemTotal_bytes gauge\n"
+    "node_memory_MemTotal_bytes 8.0e+09\n"
+    "node_memory_MemFree_bytes 1e9\n"
+    "node_memory_Active_bytes 5\n"
+    "# TYPE rpc_seconds histogram\n"
+    "rpc_seconds_bucket{le=\"1\"} 3\n"
+    "rpc_seconds_bucket{le=\"+Inf\"} 4\n"
+    "rpc_seconds_sum 2.5\n"
+    "rpc_seconds_count 4\n"
+    "probe_success 0\n"                         /* line 13: never lbwatch's own series */
+    "lbwatch_node_info{vantage=\"x\"} 1\n"
+    "up{target=\"other\",probe=\"x\"} 1\n";
+
+static void prometheus_allow_list(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct fake fk;
+    char url[128];
+    uv_loop_init(&loop);
+    uint16_t port = fake_listen_tcp(&fk, &loop, PAGE);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+    G.page = exposition;
+    /* probe_success and lbwatch_* can only be allowed here, not in a configuration */
+    const char *patterns[] = {"node_load1", "node_memory_Mem*", "rpc_seconds", "up",
+                              "probe_success", "lbwatch_*"};
+    struct lbw_prometheus_options o;
+    assert_int_equal(lbw_promtext_allow_init(&o.allow, patterns, 6, NULL, 0), 0);
+    struct lbw_scrape_source src = {.via = LBW_FETCH_HTTP, .url = url, .options = &o};
+    scrape_kind_once(&loop, &lbw_prometheus_kind, &src, 5000);
+    assert_true(R.success);
+    assert_non_null(strstr(fk.last, "GET /metrics HTTP/1.1\r\n"));
+    assert_true(value("node_load1{" PB "}") == 0.25);
+    assert_true(value("node_memory_MemTotal_bytes{" PB "}") == 8e9);
+    assert_true(value("node_memory_MemFree_bytes{" PB "}") == 1e9);
+    assert_false(has("node_memory_Active_bytes"));
+    assert_true(value("rpc_seconds_bucket{le=\"+Inf\"," PB "}") == 4);
+    assert_true(value("rpc_seconds_count{" PB "}") == 4);
+    assert_true(value("up{exported_probe=\"x\",exported_target=\"other\"," PB "}") == 1);
+    /* the scrape's own probe_success alone, and no scraped lbwatch_* */
+    assert_int_equal(count("probe_success{" PB "}"), 1);
+    assert_true(value("probe_success{" PB "}") == 1);
+    assert_false(has("lbwatch_node_info"));
+    assert_true(value(SAMPLES("emitted")) == 8);
+    assert_true(value(SAMPLES("skipped")) == 1);
+    assert_true(value(SAMPLES("rejected")) == 2);
+    assert_true(value("lbwatch_probe_error_info{error=\"2 samples rejected, the first on line "
+                      "13: probe_success: a name of lbwatch's own (probe_*, lbwatch_*)\","
+                      PB "}") == 1);
+    assert_int_equal(R.ns, 2 + 8 + 3 + 1);
+
+    /* no allow-list keeps nothing, and nothing was refused */
+    src.options = NULL;
+    scrape_kind_once(&loop, &lbw_prometheus_kind, &src, 5000);
+    assert_true(R.success);
+    assert_true(value(SAMPLES("emitted")) == 0);
+    assert_true(value(SAMPLES("skipped")) == 11);
+    assert_false(has("lbwatch_probe_error_info"));
+    assert_int_equal(R.ns, 2 + 3);
+    lbw_promtext_allow_free(&o.allow);
+    fake_close(&fk);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A malformed exposition fails the run and keeps nothing of it; credentials are sent. */
+static void prometheus_failures(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct fake fk;
+    char url[128];
+    uv_loop_init(&loop);
+    uint16_t port = fake_listen_tcp(&fk, &loop, PAGE);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+    const char *all[] = {"a", "b"};
+    struct lbw_prometheus_options o;
+    assert_int_equal(lbw_promtext_allow_init(&o.allow, all, 2, NULL, 0), 0);
+    struct lbw_scrape_source src = {.via = LBW_FETCH_HTTP, .url = url, .options = &o,
+                                    .username = "admin", .password = "s3cret"};
+    G.page = "a 1\nb{x=\"1\" 2\n";
+    G.page_auth = 1;
+    scrape_kind_once(&loop, &lbw_prometheus_kind, &src, 5000);
+    assert_false(R.success);
+    assert_string_equal(R.error,
+                        "line 2, column 9: expected ',' or '}' after the label value, found '2'");
+    assert_int_equal(R.ns, 2);
+    assert_false(has("a{"));
+
+    G.page = "a 1\nb 2\n";
+    scrape_kind_once(&loop, &lbw_prometheus_kind, &src, 5000);
+    assert_true(R.success);
+    assert_true(value("b{" PB "}") == 2);
+    src.password = "guess";
+    scrape_kind_once(&loop, &lbw_prometheus_kind, &src, 5000);
+    assert_string_equal(R.error, "HTTP status 401");
+    G.page_auth = 0;
+    lbw_promtext_allow_free(&o.allow);
+    fake_close(&fk);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* --- set-up ---------------------------------------------------------------------------------- */
 
 static char *slurp(const char *path, size_t *len)
@@ -761,6 +983,10 @@ int main(void)
         cmocka_unit_test(haproxy_over_http),
         cmocka_unit_test(haproxy_certificates_locked),
         cmocka_unit_test(haproxy_memory_across_runs),
+        cmocka_unit_test(nginx_over_http),
+        cmocka_unit_test(nginx_failures),
+        cmocka_unit_test(prometheus_allow_list),
+        cmocka_unit_test(prometheus_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

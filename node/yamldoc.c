@@ -860,20 +860,25 @@ int ymap_seq(struct ymap *m, const char *key, int flags, struct yseq *out)
     char path[YD_PATH_MAX];
     yaml_node_t *v = take(m, key, flags, path, sizeof(path));
 
-    memset(out, 0, sizeof(*out));
-    out->doc = m->doc;
-    snprintf(out->path, sizeof(out->path), "%s", path);
-    if (!v || m->doc->failed)
-        return 0;
-    if (v->type != YAML_SEQUENCE_NODE) {
-        fail_type(m->doc, v, path, "a sequence");
-        return 0;
-    }
-    out->node = v;
-    return 1;
+    yseq_open(out, m->doc, v, path);
+    return out->node != NULL;
 }
 
 /* --- sequences ------------------------------------------------------------------------------- */
+
+void yseq_open(struct yseq *s, struct ydoc *d, yaml_node_t *n, const char *path)
+{
+    memset(s, 0, sizeof(*s));
+    s->doc = d;
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    if (!n || d->failed)
+        return;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        fail_type(d, n, path, "a sequence");
+        return;
+    }
+    s->node = n;
+}
 
 size_t yseq_len(const struct yseq *s)
 {

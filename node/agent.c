@@ -16,6 +16,13 @@
 #include "raft/batch.h"
 
 #define SEQ_PER_MS 1024u
+#define ERR_MAX 256
+
+/* A running collector and how its last round went (failures are logged when they change). */
+struct running {
+    struct lbw_collector c;
+    char err[ERR_MAX];          /* the last failure; "" after a success */
+};
 
 struct agent {
     uv_loop_t loop;
@@ -24,7 +31,7 @@ struct agent {
     struct lbw_batch_builder *builder;
     struct lbw_agentbuf *buf;
     struct lbw_agentserve *server;
-    struct lbw_collector *collectors;
+    struct running *collectors;
     size_t ncollectors;
     uint64_t seq;                   /* the last one used */
     uint64_t rounds, samples_refused;   /* samples the batch builder did not take */
@@ -63,15 +70,34 @@ static void add_sample(void *arg, const char *key, int64_t ts_ms, double value)
         a->samples_refused++;
 }
 
-/* Runs one collector through an emitter with the agent's base labels. */
-static void run_collector(struct agent *a, struct lbw_collector *c, int64_t ts_ms)
+/* Logs how a collector's round went: a failure as a warning when its reason changed (else at
+ * debug level, so a collector failing every round does not flood the log), the first success
+ * after failures once. */
+static void note_outcome(struct running *r, int rc, const char *err)
 {
-    struct lbw_label base[] = {{"probe", c->name}, {"vantage", a->cfg->name}};
+    if (rc == 0) {
+        if (r->err[0])
+            log_info("agent", "collector %s: working again", r->c.name);
+        r->err[0] = '\0';
+        return;
+    }
+    if (!err[0])
+        err = "failed";
+    if (strcmp(r->err, err) != 0)
+        log_warn("agent", "collector %s: %s", r->c.name, err);
+    else
+        log_debug("agent", "collector %s: %s", r->c.name, err);
+    snprintf(r->err, sizeof(r->err), "%s", err);
+}
+
+/* Runs one collector through an emitter with the agent's base labels. */
+static void run_collector(struct agent *a, struct running *r, int64_t ts_ms)
+{
+    struct lbw_label base[] = {{"probe", r->c.name}, {"vantage", a->cfg->name}};
     struct lbw_emitter e = {add_sample, a, base, 2, ts_ms};
-    char err[256] = "";
-    int rc = c->collect(c->state, &e, err, sizeof(err));
-    if (rc != 0)
-        log_warn("agent", "collector %s: %s", c->name, err);
+    char err[ERR_MAX] = "";
+    int rc = r->c.collect(r->c.state, &e, err, sizeof(err));
+    note_outcome(r, rc, err);
     lbw_emit(&e, "lbwatch_collector_success", rc == 0 ? 1 : 0);
 }
 
@@ -146,7 +172,8 @@ static void on_pull(void *arg, const char *peer, const struct lbw_identity *node
 
 static int open_collectors(struct agent *a)
 {
-    char err[256];
+    char err[ERR_MAX];
+    struct lbw_collector_env env = {&a->loop};
     a->collectors = calloc(a->cfg->ncollectors, sizeof(*a->collectors));
     if (!a->collectors) {
         log_error("agent", "out of memory");
@@ -154,12 +181,20 @@ static int open_collectors(struct agent *a)
     }
     for (size_t i = 0; i < a->cfg->ncollectors; i++, a->ncollectors++) {
         const struct lbw_agentconf_collector *cc = &a->cfg->collectors[i];
-        if (cc->kind->open(cc->config, &a->collectors[i], err, sizeof(err)) != 0) {
+        if (cc->kind->open(cc->config, &env, &a->collectors[i].c, err, sizeof(err)) != 0) {
             log_error("agent", "collector %s: %s", cc->kind->name, err);
             return -1;
         }
     }
     return 0;
+}
+
+/* Before the loop's last run: collectors with handles on it are freed by that run. */
+static void close_collectors(struct agent *a)
+{
+    for (size_t i = 0; i < a->ncollectors; i++)
+        lbw_collector_close(&a->collectors[i].c);
+    a->ncollectors = 0;
 }
 
 static int start_server(struct agent *a)
@@ -190,6 +225,7 @@ static void stop_agent(struct agent *a)
     uv_signal_stop(&a->sigterm);
     lbw_agentserve_close(a->server, NULL, NULL);
     a->server = NULL;
+    close_collectors(a);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -227,8 +263,6 @@ static int start_agent(struct agent *a)
 
 static void free_agent(struct agent *a)
 {
-    for (size_t i = 0; i < a->ncollectors; i++)
-        lbw_collector_close(&a->collectors[i]);
     free(a->collectors);
     lbw_agentbuf_free(a->buf);
     lbw_batch_builder_free(a->builder);

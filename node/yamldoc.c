@@ -908,6 +908,15 @@ int yseq_map(struct yseq *s, size_t i, struct ymap *out)
     return out->node != NULL;
 }
 
+int yseq_port(struct yseq *s, size_t i, uint16_t *out)
+{
+    char path[YD_PATH_MAX];
+    yaml_node_t *v = yseq_node(s, i);
+
+    item_path(s, i, path, sizeof(path));
+    return v && ydoc_port(s->doc, v, path, out) == 0;
+}
+
 int yseq_str(struct yseq *s, size_t i, char **out)
 {
     char path[YD_PATH_MAX];

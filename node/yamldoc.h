@@ -169,4 +169,7 @@ int yseq_map(struct yseq *s, size_t i, struct ymap *out);
 /* Item i as a string. Returns 1 if stored. */
 int yseq_str(struct yseq *s, size_t i, char **out);
 
+/* Item i as a port (1-65535). Returns 1 if stored. */
+int yseq_port(struct yseq *s, size_t i, uint16_t *out);
+
 #endif

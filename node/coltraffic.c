@@ -136,7 +136,7 @@ static int ensure_capture(struct traffic *tr)
     int r = lbw_capture_open(&tr->cap, tr->loop, tr->t, &o, err, sizeof(err));
     if (r != 0) {
         tr->cap = NULL;
-        snprintf(tr->failure, sizeof(tr->failure), "capture on %s: %s%s", tr->iface, err,
+        snprintf(tr->failure, sizeof(tr->failure), "capture: %s%s", err,
                  r == LBW_CAPTURE_EPERM ? " (capturing needs CAP_NET_RAW)" : "");
         return -1;
     }

@@ -303,7 +303,7 @@ static void traffic_without_capture(void **state)
     struct lbw_collector col = open_one("  traffic: {interface: nosuch0, ports: [443]}\n");
     for (int round = 0; round < 2; round++) {
         assert_int_equal(collect(&col, err, sizeof(err)), -1);
-        assert_non_null(strstr(err, "capture on nosuch0: "));
+        assert_non_null(strstr(err, "capture: nosuch0: "));
         assert_float_equal(sc_val(&cap, CAPTURE_UP), 0, 0);
         assert_float_equal(sc_val(&cap, "lbwatch_traffic_packets_total{direction=\"in\","
                                         "probe=\"traffic\",proto=\"tcp\",vantage=\"lb1\"}"),

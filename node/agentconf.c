@@ -2,11 +2,11 @@
  * collectors' own sections are read by their kinds (node/collector.h). See agentconf.h. */
 #include "node/agentconf.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/grammar.h"
 #include "node/yamldoc.h"
 #include "raft/batch.h"
 
@@ -25,8 +25,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 
 static int is_ip(const char *h)
 {
-    unsigned char a[16];
-    return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
+    return lbw_host_is_ipv4(h) || lbw_host_is_ipv6(h);
 }
 
 static void read_agent(struct ymap *top, struct lbw_agentconf *c)

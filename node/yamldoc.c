@@ -3,7 +3,7 @@
  * Owns: loading (a pre-pass over libyaml's events rejects aliases, extra documents and deep
  * nesting before yaml_parser_load builds the tree), error formatting, typed conversion of
  * scalar nodes and the map reader's bookkeeping of known, duplicate and missing keys. The
- * value grammars (durations, sizes, host:port) are config.c's lbw_parse_* functions. */
+ * value grammars (durations, sizes, host:port) are grammar.c's lbw_parse_* functions. */
 #include "node/yamldoc.h"
 
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "node/config.h"
+#include "node/grammar.h"
 
 #define SHOW_MAX 40 /* characters of a value quoted in a message */
 

@@ -47,10 +47,10 @@ uint64_t lbw_agent_next_seq(uint64_t last, int64_t now_ms)
     return clock > last ? clock : last + 1;
 }
 
-static void usage(FILE *out)
+static void usage(FILE *out, const char *prog)
 {
     fprintf(out,
-            "usage: lbwatch agent -c FILE [--check-config] [--log-level LEVEL]\n\n"
+            "usage: %s -c FILE [--check-config] [--log-level LEVEL]\n\n"
             "Runs an lbwatch agent on a load-balancer host: collects host metrics every\n"
             "interval, signs them with the agent's certificate and serves them over mutual\n"
             "TLS for the cluster's nodes to pull.\n\n"
@@ -58,7 +58,16 @@ static void usage(FILE *out)
             "      --check-config     validate the configuration and certificate, and exit\n"
             "                         (0 valid, 2 not)\n"
             "      --log-level LEVEL  debug, info, warn or error (overrides agent.log_level)\n"
-            "  -h, --help             this help\n");
+            "  -h, --help             this help\n", prog);
+}
+
+/* "lbwatch agent" for the subcommand, else the program's own name (lbwatch-agent). */
+static const char *program(const char *argv0)
+{
+    if (strcmp(argv0, "agent") == 0)
+        return "lbwatch agent";
+    const char *slash = strrchr(argv0, '/');
+    return slash ? slash + 1 : argv0;
 }
 
 /* ---- a round ----------------------------------------------------------------------------- */
@@ -303,7 +312,7 @@ int lbw_agent_main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *path = NULL, *level = NULL;
+    const char *path = NULL, *level = NULL, *prog = program(argc > 0 ? argv[0] : "agent");
     int check = 0, ch;
     char err[1024];
     struct lbw_agentconf *cfg;
@@ -315,18 +324,18 @@ int lbw_agent_main(int argc, char **argv)
         case 'c': path = optarg; break;
         case 'k': check = 1; break;
         case 'l': level = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': usage(stdout, prog); return 0;
+        default: usage(stderr, prog); return 2;
         }
     }
     if (!path || optind != argc) {
-        fprintf(stderr, "lbwatch agent: %s\n\n",
+        fprintf(stderr, "%s: %s\n\n", prog,
                 path ? "unexpected argument" : "-c FILE is required");
-        usage(stderr);
+        usage(stderr, prog);
         return 2;
     }
     if (level && lbw_log_parse_level(level, &lvl) != 0) {
-        fprintf(stderr, "lbwatch agent: --log-level: expected debug, info, warn or error\n");
+        fprintf(stderr, "%s: --log-level: expected debug, info, warn or error\n", prog);
         return 2;
     }
     if (lbw_agentconf_load(path, &cfg, err, sizeof(err)) != 0) {

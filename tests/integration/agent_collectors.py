@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""agent_collectors.py - a real `lbwatch agent` with all four collector kinds, pulled by a
-3-node cluster: what it measures on this host reaches every node's /metrics with vantage=c1.
+"""agent_collectors.py - a real agent (the lbwatch-agent program next to $LBWATCH) with all
+four collector kinds, pulled by a 3-node cluster: what it measures on this host reaches every
+node's /metrics with vantage=c1.
 
 The agent c1 (interval 1 s, pulled every second) runs:
   host       filesystems local: node_load1, node_memory_MemTotal_bytes, node_cpu_seconds_total
@@ -35,6 +36,7 @@ K = 4
 EXTRA = ("agents:\n  - {name: c1, address: '127.0.0.1:%d', interval: 1s, timeout: 5s}\n"
          % AGENT_PORT)
 PROC = "lbwsl" + secrets.token_hex(4)      # 13 characters: comm keeps all of it
+AGENT_BIN = os.path.join(os.path.dirname(lc.LBWATCH), "lbwatch-agent")
 
 
 def labels(**kw):
@@ -99,7 +101,8 @@ def test(c):
                 "  traffic: {interface: lo, ports: [%d, %d]}\n"
                 % (AGENT_PORT, c.pki, cert, key, PROC, c.dir, WATCHED_PORT, WATCHED_PORT,
                    AGENT_PORT))
-    agent = c.spawn("agent-c1", [lc.LBWATCH, "agent", "-c", path, "--log-level", "debug"])
+    lc.check(os.access(AGENT_BIN, os.X_OK), "%s is not built" % AGENT_BIN)
+    agent = c.spawn("agent-c1", [AGENT_BIN, "-c", path, "--log-level", "debug"])
     lc.wait_until("agent c1 listens", 20, lambda: lc.port_open(AGENT_PORT))
     lc.wait_until("agent c1 made a round", 10, lambda: "round 1 at" in read_log(agent))
     capture = "collector traffic:" not in read_log(agent)

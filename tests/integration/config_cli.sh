@@ -1,7 +1,8 @@
 # config_cli.sh - `lbwatch node --check-config`: the shipped example is valid and quiet; bad
 # files exit 2 with exactly "FILE:LINE:COL: reason" on stderr; `lbwatch node --help` works.
 # `lbwatch agent --check-config`: the shipped agent example, beside a PKI with the agent
-# certificate it names, is valid with its four collectors, and quiet.
+# certificate it names, is valid with its four collectors, and quiet; so for lbwatch-agent,
+# which loads none of the node's libraries.
 . tests/support/lib.sh
 
 "$LBWATCH" node --help >"$T/help.out" 2>"$T/help.err" || fail "node --help exited $?"
@@ -25,6 +26,18 @@ cp images/agent.example.yaml "$T/agent/agent.yaml"
 [ "$(cat "$T/agent.out")" = "$T/agent/agent.yaml: ok (agent lb1, 4 collectors)" ] ||
     fail "agent example config: output: $(cat "$T/agent.out")"
 pass "agent example config is valid (4 collectors)"
+
+# lbwatch-agent: the same agent, linked with only the agent's libraries
+AGENT_BIN=$(dirname "$LBWATCH")/lbwatch-agent
+[ -x "$AGENT_BIN" ] || fail "$AGENT_BIN is not built"
+"$AGENT_BIN" --check-config -c "$T/agent/agent.yaml" >"$T/agentbin.out" 2>"$T/agentbin.err" ||
+    fail "lbwatch-agent rejects the example: $(cat "$T/agentbin.err")"
+[ "$(cat "$T/agentbin.out")" = "$T/agent/agent.yaml: ok (agent lb1, 4 collectors)" ] ||
+    fail "lbwatch-agent --check-config: output: $(cat "$T/agentbin.out")"
+"$AGENT_BIN" --help | grep -q "^usage: lbwatch-agent -c FILE" || fail "lbwatch-agent --help"
+node_libs=$(ldd "$AGENT_BIN" | grep -E 'libraft|liblmdb|libmicrohttpd|libcurl|libjansson')
+[ -z "$node_libs" ] || fail "lbwatch-agent loads the node's libraries: $node_libs"
+pass "lbwatch-agent checks the example and loads none of the node's libraries"
 
 # check_bad NAME WANT: writes stdin to $T/NAME, expects exit 2 and stderr "$T/NAME:WANT"
 check_bad() {

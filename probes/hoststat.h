@@ -79,7 +79,8 @@ typedef int (*lbw_hoststat_statfs_fn)(void *arg, const char *mountpoint,
                                       struct lbw_fs_usage *out);
 
 /* statvfs(3) as an lbw_hoststat_statfs_fn (arg unused). It can block on an unresponsive
- * network filesystem, like node_exporter's: collect off any event loop. */
+ * network filesystem, like node_exporter's: on an event loop, collect with
+ * LBW_HOSTSTAT_FS_LOCAL (the agent's default), which never asks one. */
 int lbw_hoststat_statvfs(void *arg, const char *mountpoint, struct lbw_fs_usage *out);
 
 struct lbw_hoststat;

@@ -1,13 +1,16 @@
 # lbwatch build.
-#   make            build/lbwatch (release, -O2); B=DIR puts every output under DIR instead of build
+#   make            build/lbwatch and build/lbwatch-agent (release, -O2); B=DIR puts every output
+#                   under DIR instead of build
 #   make test       install missing packages, build with ASan+UBSan, run unit, fuzz-smoke and integration tests
 #   make demo       install missing packages, build, run the loopback demo
 #   make bench      benchmarks (release build): bench/*.c and bench/*.py (these run the release
 #                   binary as $LBWATCH), printing ratios against baselines measured in the same run
 #   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #
-# Sources are found by wildcard: every node/ raft/ probes/ alerting/ .c except node/main.c goes
-# into a static library that the binary, the unit tests, the fuzzers and the benchmarks link.
+# Sources are found by wildcard: every node/ raft/ probes/ alerting/ .c except the programs' mains
+# (node/main.c, node/agentmain.c) goes into a static library that the binaries, the unit tests,
+# the fuzzers and the benchmarks link. lbwatch-agent is linked --as-needed: it takes from the
+# library and the system only what the agent uses.
 
 B        ?= build
 PKGS     := raft libuv openssl lmdb libmicrohttpd libcurl yaml-0.1 jansson libpcap
@@ -26,7 +29,8 @@ LDLIBS   := $(PKG_LIBS) -lpthread -lm
 
 SRC      := $(sort $(wildcard node/*.c raft/*.c probes/*.c alerting/*.c))
 MAIN     := node/main.c
-LIBSRC   := $(filter-out $(MAIN),$(SRC))
+AGENT_MAIN := node/agentmain.c
+LIBSRC   := $(filter-out $(MAIN) $(AGENT_MAIN),$(SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -46,7 +50,7 @@ FUZZ_SECONDS ?= 10
 
 .SECONDARY:
 .PHONY: all deps test unit fuzz fuzz-smoke integration demo bench clean check-deps
-all: $(B)/lbwatch
+all: $(B)/lbwatch $(B)/lbwatch-agent
 
 deps:
 	@./scripts/install-deps
@@ -63,6 +67,9 @@ $(B)/rel/liblbwatch.a: $(REL_OBJ)
 $(B)/lbwatch: $(B)/rel/node/main.o $(B)/rel/liblbwatch.a
 	$(CC) -o $@ $^ $(LDLIBS)
 
+$(B)/lbwatch-agent: $(B)/rel/node/agentmain.o $(B)/rel/liblbwatch.a
+	$(CC) -Wl,--as-needed -o $@ $^ $(LDLIBS)
+
 # --- sanitizer build (tests) ---------------------------------------------------------------
 $(B)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,6 +81,9 @@ $(B)/asan/liblbwatch.a: $(ASAN_OBJ)
 
 $(B)/asan/lbwatch: $(B)/asan/node/main.o $(B)/asan/liblbwatch.a
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/asan/lbwatch-agent: $(B)/asan/node/agentmain.o $(B)/asan/liblbwatch.a
+	$(CC) $(ASAN_FLAGS) -Wl,--as-needed -o $@ $^ $(LDLIBS)
 
 $(B)/asan/unit/%: tests/unit/%.c $(SUPPORT_OBJ) $(B)/asan/liblbwatch.a
 	@mkdir -p $(dir $@)
@@ -114,12 +124,12 @@ fuzz: $(FUZZ_BIN)
 fuzz-smoke: $(FUZZ_BIN)
 	@B=$(B) ./scripts/run-fuzz 5 $(FUZZ_BIN)
 
-integration: $(B)/asan/lbwatch $(B)/lbwatch $(TOOL_BIN)
+integration: $(B)/asan/lbwatch $(B)/asan/lbwatch-agent $(B)/lbwatch $(TOOL_BIN)
 	@B=$(B) LBWATCH=$(abspath $(B))/asan/lbwatch LBWATCH_REL=$(abspath $(B))/lbwatch \
 		LBWATCH_TOOLS=$(abspath $(B))/asan/tools ./scripts/run-integration
 
 test: deps
-	@$(MAKE) --no-print-directory -j2 $(B)/asan/lbwatch $(B)/lbwatch $(UNIT_BIN) $(FUZZ_BIN) $(TOOL_BIN)
+	@$(MAKE) --no-print-directory -j2 $(B)/asan/lbwatch $(B)/asan/lbwatch-agent $(B)/lbwatch $(UNIT_BIN) $(FUZZ_BIN) $(TOOL_BIN)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory integration
@@ -129,7 +139,7 @@ demo: deps
 	./$(B)/lbwatch demo
 
 bench: deps
-	@$(MAKE) --no-print-directory -j2 $(B)/lbwatch $(BENCH_BIN)
+	@$(MAKE) --no-print-directory -j2 $(B)/lbwatch $(B)/lbwatch-agent $(BENCH_BIN)
 	@LBWATCH=$(abspath $(B))/lbwatch ./scripts/run-bench $(BENCH_BIN) $(BENCH_PY)
 
 clean:

@@ -7,7 +7,7 @@
  * cycle (getrusage over the whole run, and per collector from the thread CPU clock), wall
  * time per cycle, the CPU of counting listening sockets through sock_diag (hoststat's way)
  * against reading /proc/net/tcp{,6} (its fallback), and at the end the peak RSS. Figures
- * only; the comparison with node_exporter comes later.
+ * only; the whole agent against node_exporter is bench/agent.py.
  */
 #include <arpa/inet.h>
 #include <errno.h>

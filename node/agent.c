@@ -16,6 +16,13 @@
 #include "raft/batch.h"
 
 #define SEQ_PER_MS 1024u
+#define ERR_MAX 256
+
+/* A running collector and how its last round went (failures are logged when they change). */
+struct running {
+    struct lbw_collector c;
+    char err[ERR_MAX];          /* the last failure; "" after a success */
+};
 
 struct agent {
     uv_loop_t loop;
@@ -24,7 +31,7 @@ struct agent {
     struct lbw_batch_builder *builder;
     struct lbw_agentbuf *buf;
     struct lbw_agentserve *server;
-    struct lbw_collector *collectors;
+    struct running *collectors;
     size_t ncollectors;
     uint64_t seq;                   /* the last one used */
     uint64_t rounds, samples_refused;   /* samples the batch builder did not take */
@@ -40,10 +47,10 @@ uint64_t lbw_agent_next_seq(uint64_t last, int64_t now_ms)
     return clock > last ? clock : last + 1;
 }
 
-static void usage(FILE *out)
+static void usage(FILE *out, const char *prog)
 {
     fprintf(out,
-            "usage: lbwatch agent -c FILE [--check-config] [--log-level LEVEL]\n\n"
+            "usage: %s -c FILE [--check-config] [--log-level LEVEL]\n\n"
             "Runs an lbwatch agent on a load-balancer host: collects host metrics every\n"
             "interval, signs them with the agent's certificate and serves them over mutual\n"
             "TLS for the cluster's nodes to pull.\n\n"
@@ -51,7 +58,16 @@ static void usage(FILE *out)
             "      --check-config     validate the configuration and certificate, and exit\n"
             "                         (0 valid, 2 not)\n"
             "      --log-level LEVEL  debug, info, warn or error (overrides agent.log_level)\n"
-            "  -h, --help             this help\n");
+            "  -h, --help             this help\n", prog);
+}
+
+/* "lbwatch agent" for the subcommand, else the program's own name (lbwatch-agent). */
+static const char *program(const char *argv0)
+{
+    if (strcmp(argv0, "agent") == 0)
+        return "lbwatch agent";
+    const char *slash = strrchr(argv0, '/');
+    return slash ? slash + 1 : argv0;
 }
 
 /* ---- a round ----------------------------------------------------------------------------- */
@@ -63,15 +79,34 @@ static void add_sample(void *arg, const char *key, int64_t ts_ms, double value)
         a->samples_refused++;
 }
 
-/* Runs one collector through an emitter with the agent's base labels. */
-static void run_collector(struct agent *a, struct lbw_collector *c, int64_t ts_ms)
+/* Logs how a collector's round went: a failure as a warning when its reason changed (else at
+ * debug level, so a collector failing every round does not flood the log), the first success
+ * after failures once. */
+static void note_outcome(struct running *r, int rc, const char *err)
 {
-    struct lbw_label base[] = {{"probe", c->name}, {"vantage", a->cfg->name}};
+    if (rc == 0) {
+        if (r->err[0])
+            log_info("agent", "collector %s: working again", r->c.name);
+        r->err[0] = '\0';
+        return;
+    }
+    if (!err[0])
+        err = "failed";
+    if (strcmp(r->err, err) != 0)
+        log_warn("agent", "collector %s: %s", r->c.name, err);
+    else
+        log_debug("agent", "collector %s: %s", r->c.name, err);
+    snprintf(r->err, sizeof(r->err), "%s", err);
+}
+
+/* Runs one collector through an emitter with the agent's base labels. */
+static void run_collector(struct agent *a, struct running *r, int64_t ts_ms)
+{
+    struct lbw_label base[] = {{"probe", r->c.name}, {"vantage", a->cfg->name}};
     struct lbw_emitter e = {add_sample, a, base, 2, ts_ms};
-    char err[256] = "";
-    int rc = c->collect(c->state, &e, err, sizeof(err));
-    if (rc != 0)
-        log_warn("agent", "collector %s: %s", c->name, err);
+    char err[ERR_MAX] = "";
+    int rc = r->c.collect(r->c.state, &e, err, sizeof(err));
+    note_outcome(r, rc, err);
     lbw_emit(&e, "lbwatch_collector_success", rc == 0 ? 1 : 0);
 }
 
@@ -146,7 +181,8 @@ static void on_pull(void *arg, const char *peer, const struct lbw_identity *node
 
 static int open_collectors(struct agent *a)
 {
-    char err[256];
+    char err[ERR_MAX];
+    struct lbw_collector_env env = {&a->loop};
     a->collectors = calloc(a->cfg->ncollectors, sizeof(*a->collectors));
     if (!a->collectors) {
         log_error("agent", "out of memory");
@@ -154,12 +190,20 @@ static int open_collectors(struct agent *a)
     }
     for (size_t i = 0; i < a->cfg->ncollectors; i++, a->ncollectors++) {
         const struct lbw_agentconf_collector *cc = &a->cfg->collectors[i];
-        if (cc->kind->open(cc->config, &a->collectors[i], err, sizeof(err)) != 0) {
+        if (cc->kind->open(cc->config, &env, &a->collectors[i].c, err, sizeof(err)) != 0) {
             log_error("agent", "collector %s: %s", cc->kind->name, err);
             return -1;
         }
     }
     return 0;
+}
+
+/* Before the loop's last run: collectors with handles on it are freed by that run. */
+static void close_collectors(struct agent *a)
+{
+    for (size_t i = 0; i < a->ncollectors; i++)
+        lbw_collector_close(&a->collectors[i].c);
+    a->ncollectors = 0;
 }
 
 static int start_server(struct agent *a)
@@ -190,6 +234,7 @@ static void stop_agent(struct agent *a)
     uv_signal_stop(&a->sigterm);
     lbw_agentserve_close(a->server, NULL, NULL);
     a->server = NULL;
+    close_collectors(a);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -227,8 +272,6 @@ static int start_agent(struct agent *a)
 
 static void free_agent(struct agent *a)
 {
-    for (size_t i = 0; i < a->ncollectors; i++)
-        lbw_collector_close(&a->collectors[i]);
     free(a->collectors);
     lbw_agentbuf_free(a->buf);
     lbw_batch_builder_free(a->builder);
@@ -269,7 +312,7 @@ int lbw_agent_main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *path = NULL, *level = NULL;
+    const char *path = NULL, *level = NULL, *prog = program(argc > 0 ? argv[0] : "agent");
     int check = 0, ch;
     char err[1024];
     struct lbw_agentconf *cfg;
@@ -281,18 +324,18 @@ int lbw_agent_main(int argc, char **argv)
         case 'c': path = optarg; break;
         case 'k': check = 1; break;
         case 'l': level = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h': usage(stdout, prog); return 0;
+        default: usage(stderr, prog); return 2;
         }
     }
     if (!path || optind != argc) {
-        fprintf(stderr, "lbwatch agent: %s\n\n",
+        fprintf(stderr, "%s: %s\n\n", prog,
                 path ? "unexpected argument" : "-c FILE is required");
-        usage(stderr);
+        usage(stderr, prog);
         return 2;
     }
     if (level && lbw_log_parse_level(level, &lvl) != 0) {
-        fprintf(stderr, "lbwatch agent: --log-level: expected debug, info, warn or error\n");
+        fprintf(stderr, "%s: --log-level: expected debug, info, warn or error\n", prog);
         return 2;
     }
     if (lbw_agentconf_load(path, &cfg, err, sizeof(err)) != 0) {

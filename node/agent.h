@@ -1,4 +1,5 @@
-/* agent.h - `lbwatch agent -c agent.yaml`: the process on a load-balancer host.
+/* agent.h - `lbwatch agent -c agent.yaml` (or `lbwatch-agent -c agent.yaml`): the process on a
+ * load-balancer host.
  *
  * On one libuv loop, every interval it runs its collectors (node/collector.h) through an
  * emitter whose base labels are vantage=<agent name> and probe=<collector name>, with one
@@ -26,7 +27,8 @@
 /* The sequence number after last for a batch made at now_ms. */
 uint64_t lbw_agent_next_seq(uint64_t last, int64_t now_ms);
 
-/* The `lbwatch agent` subcommand: argv[0] is "agent". Returns the exit code. */
+/* The `lbwatch agent` subcommand (argv[0] is "agent") and the `lbwatch-agent` program
+ * (node/agentmain.c; argv[0] its path): the same options. Returns the exit code. */
 int lbw_agent_main(int argc, char **argv);
 
 #endif

@@ -2,11 +2,11 @@
  * collectors' own sections are read by their kinds (node/collector.h). See agentconf.h. */
 #include "node/agentconf.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/grammar.h"
 #include "node/yamldoc.h"
 #include "raft/batch.h"
 
@@ -25,8 +25,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 
 static int is_ip(const char *h)
 {
-    unsigned char a[16];
-    return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
+    return lbw_host_is_ipv4(h) || lbw_host_is_ipv6(h);
 }
 
 static void read_agent(struct ymap *top, struct lbw_agentconf *c)
@@ -88,23 +87,32 @@ static void read_tls(struct ymap *top, struct lbw_agentconf *c)
         check_identity(&m, c);
 }
 
-/* Adds kind with the config it read from v (NULL or an empty value: its defaults). */
-static void add_collector(struct ymap *cm, const struct lbw_collector_kind *kind,
+/* Adds kind with the config it read from v (NULL: no collectors section, its defaults). */
+static void add_collector(struct ydoc *d, const struct lbw_collector_kind *kind,
                           yaml_node_t *v, struct lbw_agentconf *c)
 {
-    struct ymap sub;
     char path[YD_PATH_MAX];
 
     snprintf(path, sizeof(path), "collectors.%s", kind->name);
-    if (v && v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
-        v = NULL; /* "loadavg:" with nothing after it */
-    ymap_open(&sub, cm->doc, v, path);
-    if (ydoc_failed(cm->doc))
-        return;
-    void *config = kind->configure(&sub);
+    void *config = kind->configure(d, v, path);
     if (!config)
         return;
     c->collectors[c->ncollectors++] = (struct lbw_agentconf_collector){kind, config};
+}
+
+/* "host, processes, ..." into buf. */
+static const char *kind_names(char *buf, size_t len)
+{
+    size_t nkinds, used = 0;
+    const struct lbw_collector_kind *kinds = lbw_collector_kinds(&nkinds);
+    buf[0] = '\0';
+    for (size_t i = 0; i < nkinds && used < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", kinds[i].name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return buf;
 }
 
 static void read_collectors(struct ymap *top, struct lbw_agentconf *c)
@@ -121,11 +129,13 @@ static void read_collectors(struct ymap *top, struct lbw_agentconf *c)
     }
     for (size_t i = 0; i < nkinds && !ydoc_failed(top->doc); i++) {
         yaml_node_t *v = ymap_value(&m, kinds[i].name, Y_OPTIONAL);
-        if (v || !present)
-            add_collector(&m, &kinds[i], v, c);
+        if (present ? v != NULL : kinds[i].by_default)
+            add_collector(top->doc, &kinds[i], v, c);
     }
+    char names[128];
     if (ymap_close(&m) == 0 && present && c->ncollectors == 0)
-        ymap_fail(top, "collectors", "names no collector (built in: loadavg)");
+        ymap_fail(top, "collectors", "names no collector (built in: %s)",
+                  kind_names(names, sizeof(names)));
 }
 
 static void read_config(struct ydoc *d, struct lbw_agentconf *c)

@@ -13,7 +13,10 @@
  *       cert: lb1.crt            # an agent certificate (lbwatch pki issue --agent --name lb1)
  *       key: lb1.key
  *     collectors:                # each kind reads its own section (node/collector.h);
- *       loadavg: {}              # default: every built-in kind with its defaults
+ *       host: {}                 # without this section: host with its defaults
+ *       processes: [{name: haproxy}]
+ *       sockets: {ports: [443]}
+ *       traffic: {interface: eth0, ports: [443]}
  *
  * The agent's name is the one in its certificate (lbwatch://agent/NAME); loading checks that
  * the certificate and key load, match and carry an agent identity, so `--check-config` catches

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "node/alertconf.h"
+#include "node/grammar.h"
 #include "node/log.h"
 #include "node/ruleconf.h"
 #include "node/statsconf.h"
@@ -132,24 +133,5 @@ int lbw_config_parse(const char *name, const char *text, size_t len, struct lbw_
                      char *err, size_t errlen);
 
 void lbw_config_free(struct lbw_config *c);
-
-/* Parses a duration: an integer followed by ms, s, m, h, d or w, optionally repeated
- * ("1h30m"). Returns 0 and milliseconds, or -1. */
-int lbw_parse_duration(const char *s, uint64_t *ms);
-
-/* Parses a size: an integer with an optional B, KiB, MiB, GiB, TiB (or K, M, G, T) suffix. */
-int lbw_parse_size(const char *s, uint64_t *bytes);
-
-/* Writes ms the way lbw_parse_duration reads it, largest units first ("1h30m", "100ms",
- * "400d"; weeks are shown as days). Returns buf. */
-char *lbw_format_duration(uint64_t ms, char *buf, size_t len);
-
-/* Writes bytes in the largest binary unit that divides it exactly ("16MiB", "1000B").
- * Returns buf. */
-char *lbw_format_size(uint64_t bytes, char *buf, size_t len);
-
-/* Parses "host:port" or "[v6]:port" into a newly allocated host and a port 1-65535.
- * Returns 0, or -1 with a reason in err. */
-int lbw_parse_hostport(const char *s, char **host, uint16_t *port, char *err, size_t errlen);
 
 #endif

@@ -3,7 +3,7 @@
  * Owns: loading (a pre-pass over libyaml's events rejects aliases, extra documents and deep
  * nesting before yaml_parser_load builds the tree), error formatting, typed conversion of
  * scalar nodes and the map reader's bookkeeping of known, duplicate and missing keys. The
- * value grammars (durations, sizes, host:port) are config.c's lbw_parse_* functions. */
+ * value grammars (durations, sizes, host:port) are grammar.c's lbw_parse_* functions. */
 #include "node/yamldoc.h"
 
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "node/config.h"
+#include "node/grammar.h"
 
 #define SHOW_MAX 40 /* characters of a value quoted in a message */
 
@@ -860,20 +860,25 @@ int ymap_seq(struct ymap *m, const char *key, int flags, struct yseq *out)
     char path[YD_PATH_MAX];
     yaml_node_t *v = take(m, key, flags, path, sizeof(path));
 
-    memset(out, 0, sizeof(*out));
-    out->doc = m->doc;
-    snprintf(out->path, sizeof(out->path), "%s", path);
-    if (!v || m->doc->failed)
-        return 0;
-    if (v->type != YAML_SEQUENCE_NODE) {
-        fail_type(m->doc, v, path, "a sequence");
-        return 0;
-    }
-    out->node = v;
-    return 1;
+    yseq_open(out, m->doc, v, path);
+    return out->node != NULL;
 }
 
 /* --- sequences ------------------------------------------------------------------------------- */
+
+void yseq_open(struct yseq *s, struct ydoc *d, yaml_node_t *n, const char *path)
+{
+    memset(s, 0, sizeof(*s));
+    s->doc = d;
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    if (!n || d->failed)
+        return;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        fail_type(d, n, path, "a sequence");
+        return;
+    }
+    s->node = n;
+}
 
 size_t yseq_len(const struct yseq *s)
 {
@@ -901,6 +906,15 @@ int yseq_map(struct yseq *s, size_t i, struct ymap *out)
     item_path(s, i, path, sizeof(path));
     ymap_open(out, s->doc, yseq_node(s, i), path);
     return out->node != NULL;
+}
+
+int yseq_port(struct yseq *s, size_t i, uint16_t *out)
+{
+    char path[YD_PATH_MAX];
+    yaml_node_t *v = yseq_node(s, i);
+
+    item_path(s, i, path, sizeof(path));
+    return v && ydoc_port(s->doc, v, path, out) == 0;
 }
 
 int yseq_str(struct yseq *s, size_t i, char **out)

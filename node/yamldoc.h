@@ -155,6 +155,10 @@ int ymap_seq(struct ymap *m, const char *key, int flags, struct yseq *out);
 
 /* --- sequences ------------------------------------------------------------------------------- */
 
+/* Opens a reader over node n (NULL: absent) whose messages use path; a node that is not a
+ * sequence is an error. */
+void yseq_open(struct yseq *s, struct ydoc *d, yaml_node_t *n, const char *path);
+
 /* Number of items; 0 when absent or after an error. */
 size_t yseq_len(const struct yseq *s);
 yaml_node_t *yseq_node(struct yseq *s, size_t i);
@@ -164,5 +168,8 @@ int yseq_map(struct yseq *s, size_t i, struct ymap *out);
 
 /* Item i as a string. Returns 1 if stored. */
 int yseq_str(struct yseq *s, size_t i, char **out);
+
+/* Item i as a port (1-65535). Returns 1 if stored. */
+int yseq_port(struct yseq *s, size_t i, uint16_t *out);
 
 #endif

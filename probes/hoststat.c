@@ -39,6 +39,7 @@ struct parse_ctx {
     uint64_t listening;
     lbw_hoststat_statfs_fn statfs;
     void *statfs_arg;
+    int local_only;        /* skip network filesystems (LBW_HOSTSTAT_FS_LOCAL) */
     size_t nseen;
     uint64_t seen[LBW_HOSTSTAT_FS_MAX];
     size_t header_len;
@@ -54,6 +55,7 @@ struct lbw_hoststat {
     uint32_t diag_seq;
     long user_hz;
     long page_size;
+    enum lbw_hoststat_fs_mode fs_mode;
     size_t last_samples;
     size_t skipped;
     struct parse_ctx ctx;
@@ -72,6 +74,7 @@ static void ctx_init(struct parse_ctx *c, const struct lbw_emitter *e)
     c->listening = 0;
     c->statfs = NULL;
     c->statfs_arg = NULL;
+    c->local_only = 0;
     c->nseen = 0;
     c->header_len = 0;
     c->cpu_busy = c->cpu_all = 0;
@@ -395,6 +398,22 @@ static int mountpoint_excluded(const char *mp)
     return 0;
 }
 
+/* Filesystems whose statvfs asks a server (or a cluster lock manager) and can hang with it. */
+static const char *const network_fstypes[] = {
+    "9p",     "afs",     "beegfs",         "ceph",        "cifs",        "coda",
+    "davfs",  "fuse.glusterfs", "fuse.rclone", "fuse.s3fs", "fuse.sshfs", "gfs2",
+    "glusterfs", "gpfs", "lustre",         "ncpfs",       "nfs",         "nfs4",
+    "ocfs2",  "smb3",    "smbfs",
+};
+
+int lbw_hoststat_fs_network(const char *fstype)
+{
+    for (size_t i = 0; i < sizeof(network_fstypes) / sizeof(network_fstypes[0]); i++)
+        if (strcmp(fstype, network_fstypes[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int lbw_hoststat_fs_excluded(const char *mountpoint, const char *fstype)
 {
     for (size_t i = 0; i < sizeof(pseudo_fstypes) / sizeof(pseudo_fstypes[0]); i++)
@@ -488,7 +507,8 @@ static int line_mounts(void *arg, const char *line, size_t len)
     if (unescape_field(f[0], dev, sizeof(dev)) < 0 || unescape_field(f[1], mp, sizeof(mp)) < 0 ||
         lbw_procfs_copy(f[2], type, sizeof(type)) < 0 || mp[0] != '/')
         return 0;
-    if (lbw_hoststat_fs_excluded(mp, type) || fs_seen(c, dev, mp, type))
+    if (lbw_hoststat_fs_excluded(mp, type) || (c->local_only && lbw_hoststat_fs_network(type)) ||
+        fs_seen(c, dev, mp, type))
         return 0;
     emit_fs(c, dev, mp, type, options_readonly(f[3]));
     return 0;
@@ -815,6 +835,11 @@ int lbw_hoststat_new(struct lbw_hoststat **out, const char *proc_root, char *err
     return 0;
 }
 
+void lbw_hoststat_set_filesystems(struct lbw_hoststat *h, enum lbw_hoststat_fs_mode mode)
+{
+    h->fs_mode = mode;
+}
+
 void lbw_hoststat_free(struct lbw_hoststat *h)
 {
     if (!h)
@@ -834,6 +859,7 @@ static int collect_source(struct lbw_hoststat *h, const struct source *s,
     c->user_hz = h->user_hz > 0 ? (double)h->user_hz : 100;
     c->page_size = h->page_size > 0 ? (double)h->page_size : 4096;
     c->statfs = lbw_hoststat_statvfs;
+    c->local_only = h->fs_mode == LBW_HOSTSTAT_FS_LOCAL;
     c->cpus = h->cpus;
     c->family = s->kind == SRC_TCP6 ? "ipv6" : "ipv4";
     if (lbw_procfs_stream(h->proc_fd, s->path, h->buf, sizeof(h->buf), s->fn, c, &h->skipped) < 0)
@@ -871,7 +897,8 @@ int lbw_hoststat_collect(struct lbw_hoststat *h, const struct lbw_emitter *e, ch
     int listening = h->diag_fd >= 0 && collect_listening(h, e) == 0;
     for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
         int is_tcp = sources[i].kind == SRC_TCP4 || sources[i].kind == SRC_TCP6;
-        if ((is_tcp && listening) || collect_source(h, &sources[i], e) == 0)
+        int no_fs = sources[i].kind == SRC_MOUNTS && h->fs_mode == LBW_HOSTSTAT_FS_NONE;
+        if ((is_tcp && listening) || no_fs || collect_source(h, &sources[i], e) == 0)
             continue;
         if (sources[i].optional && errno == ENOENT)
             continue;

@@ -30,7 +30,9 @@
  *                      node_filesystem_files_free, node_filesystem_readonly,
  *                      node_filesystem_device_error, all {device,fstype,mountpoint}; pseudo
  *                      filesystems and system mount points skipped (lbw_hoststat_fs_excluded),
- *                      repeated (device, mountpoint, fstype) once, at most LBW_HOSTSTAT_FS_MAX
+ *                      repeated (device, mountpoint, fstype) once, at most LBW_HOSTSTAT_FS_MAX;
+ *                      network filesystems too, or the whole source, as the collector's
+ *                      filesystem mode says (lbw_hoststat_set_filesystems)
  *   /proc/sys/fs/file-nr  node_filefd_allocated, node_filefd_maximum
  *   /proc/net/snmp, /proc/net/netstat  node_netstat_<Proto>_<Field> for node_exporter's default
  *                      field set, among them Tcp_CurrEstab, Tcp_ActiveOpens, Tcp_PassiveOpens,
@@ -86,16 +88,31 @@ typedef int (*lbw_hoststat_statfs_fn)(void *arg, const char *mountpoint,
                                       struct lbw_fs_usage *out);
 
 /* statvfs(3) as an lbw_hoststat_statfs_fn (arg unused). It can block on an unresponsive
- * network filesystem, like node_exporter's: collect off any event loop. */
+ * network filesystem, like node_exporter's: on an event loop, collect with
+ * LBW_HOSTSTAT_FS_LOCAL (the agent's default), which never asks one. */
 int lbw_hoststat_statvfs(void *arg, const char *mountpoint, struct lbw_fs_usage *out);
 
 struct lbw_hoststat;
+
+/* Which mounted filesystems the collector measures with statvfs. statvfs of a local
+ * filesystem answers from the kernel's superblock; of a network one it asks the server, and
+ * blocks while the server does not answer (an NFS hard mount whose server is gone blocks it
+ * for good). */
+enum lbw_hoststat_fs_mode {
+    LBW_HOSTSTAT_FS_ALL = 0,    /* every mount the exclusions leave (node_exporter's default;
+                                   the collector's until set otherwise) */
+    LBW_HOSTSTAT_FS_LOCAL,      /* ... except network filesystems (lbw_hoststat_fs_network) */
+    LBW_HOSTSTAT_FS_NONE,       /* none: /proc/self/mounts is not read */
+};
 
 /* A collector reading the files under proc_root (NULL: "/proc"), with the system's USER_HZ
  * and page size. Returns 0, or -1 with a reason in err when memory or proc_root fails. */
 int lbw_hoststat_new(struct lbw_hoststat **out, const char *proc_root, char *err,
                      size_t errlen);
 void lbw_hoststat_free(struct lbw_hoststat *h);
+
+/* Sets which filesystems later collections measure. */
+void lbw_hoststat_set_filesystems(struct lbw_hoststat *h, enum lbw_hoststat_fs_mode mode);
 
 /* Reads every source once and emits its samples. Missing tcp6/sockstat6 (IPv6 disabled) is
  * not a failure. Returns the number of sources that could not be read (0 when all were), the
@@ -134,5 +151,10 @@ int lbw_hoststat_disk_excluded(const char *name);
  * /run/credentials/, /var/lib/docker/, /var/lib/containers/storage/, and pseudo filesystem
  * types (autofs, bpf, cgroup, proc, sysfs, overlay, squashfs, ...). 1 when skipped. */
 int lbw_hoststat_fs_excluded(const char *mountpoint, const char *fstype);
+
+/* 1 when fstype is a network or cluster filesystem whose statvfs asks a server or a lock
+ * manager (nfs, nfs4, cifs, smb3, ceph, glusterfs, 9p, fuse.sshfs, lustre, gpfs, ocfs2,
+ * gfs2, ...): the ones LBW_HOSTSTAT_FS_LOCAL skips. */
+int lbw_hoststat_fs_network(const char *fstype);
 
 #endif

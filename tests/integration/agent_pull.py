@@ -188,7 +188,7 @@ def write_agent_yaml(c, name, port, ca, cert, key):
     with open(path, "w") as f:
         f.write("agent:\n  listen: 127.0.0.1:%d\n  interval: 1s\n"
                 "buffer: {batches: 1000, size: 16MiB}\n"
-                "tls: {ca: %s, cert: %s, key: %s}\ncollectors:\n  loadavg: {}\n"
+                "tls: {ca: %s, cert: %s, key: %s}\ncollectors:\n  host: {filesystems: none}\n"
                 % (port, ca, cert, key))
     return path
 
@@ -220,7 +220,7 @@ def rejected(node, reason):
 
 def load_points(node, agent):
     pts = lc.series_points(node, "node_load1", since="-10m")
-    return {ts for ts, _ in pts.get('node_load1{probe="loadavg",vantage="%s"}' % agent, [])}
+    return {ts for ts, _ in pts.get('node_load1{probe="host",vantage="%s"}' % agent, [])}
 
 
 def check_agent_cli(c, cert, key, node_cert, node_key):
@@ -235,7 +235,7 @@ def check_agent_cli(c, cert, key, node_cert, node_key):
              "bad interval: rc %d %r" % (p.returncode, p.stderr))
     with open(bad, "w") as f:
         f.write("agent: {listen: 127.0.0.1:1}\ntls: {ca: %s/ca.crt, cert: %s, key: %s}\n"
-                "collectors: {loadavg: {}, nonsense: {}}\n" % (c.pki, cert, key))
+                "collectors: {host: {}, nonsense: {}}\n" % (c.pki, cert, key))
     p = lc.run([lc.LBWATCH, "agent", "-c", bad, "--check-config"], check_rc=False)
     lc.check(p.returncode == 2 and "unknown key 'nonsense' in 'collectors'" in p.stderr,
              "unknown collector: rc %d %r" % (p.returncode, p.stderr))
@@ -328,14 +328,14 @@ def test(c):
     lc.ok("one owner per agent, the same on every node, spread over %d nodes: %r"
           % (len(set(own.values())), own))
 
-    key = 'node_load1{probe="loadavg",vantage="a1"}'
+    key = 'node_load1{probe="host",vantage="a1"}'
     lc.wait_until("a1's samples on every node", 30, lambda: all(
         len(load_points(n, "a1")) >= 3 and
         n.metrics().get('lbwatch_agent_up{agent="a1",vantage="%s"}' % n.name) == 1
         for n in nodes))
     for n in nodes:
         m = n.metrics()
-        lc.check(key in m and m.get('lbwatch_collector_success{probe="loadavg",vantage="a1"}')
+        lc.check(key in m and m.get('lbwatch_collector_success{probe="host",vantage="a1"}')
                  == 1, "%s /metrics lacks a1's samples" % n.name)
     lc.ok("a1's samples (vantage=a1) on every node's /api/v1/series and /metrics; "
           "lbwatch_agent_up{agent=a1} 1 everywhere")

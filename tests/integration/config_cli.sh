@@ -1,5 +1,8 @@
 # config_cli.sh - `lbwatch node --check-config`: the shipped example is valid and quiet; bad
 # files exit 2 with exactly "FILE:LINE:COL: reason" on stderr; `lbwatch node --help` works.
+# `lbwatch agent --check-config`: the shipped agent example, beside a PKI with the agent
+# certificate it names, is valid with its four collectors, and quiet; so for lbwatch-agent,
+# which loads none of the node's libraries.
 . tests/support/lib.sh
 
 "$LBWATCH" node --help >"$T/help.out" 2>"$T/help.err" || fail "node --help exited $?"
@@ -11,6 +14,30 @@ pass "node --help"
 [ -s "$T/ok.err" ] && fail "example config: unexpected stderr: $(cat "$T/ok.err")"
 grep -qiE 'error|warn|fail' "$T/ok.out" && fail "example config: alarming output: $(cat "$T/ok.out")"
 pass "example config is valid"
+
+mkdir "$T/agent"
+cp images/agent.example.yaml "$T/agent/agent.yaml"
+"$LBWATCH" pki init --dir "$T/agent/pki" >/dev/null 2>&1 || fail "pki init"
+"$LBWATCH" pki issue --dir "$T/agent/pki" --agent --name lb1 >/dev/null 2>&1 ||
+    fail "pki issue --agent"
+"$LBWATCH" agent --check-config -c "$T/agent/agent.yaml" >"$T/agent.out" 2>"$T/agent.err" ||
+    fail "agent example config rejected: $(cat "$T/agent.err")"
+[ -s "$T/agent.err" ] && fail "agent example config: unexpected stderr: $(cat "$T/agent.err")"
+[ "$(cat "$T/agent.out")" = "$T/agent/agent.yaml: ok (agent lb1, 4 collectors)" ] ||
+    fail "agent example config: output: $(cat "$T/agent.out")"
+pass "agent example config is valid (4 collectors)"
+
+# lbwatch-agent: the same agent, linked with only the agent's libraries
+AGENT_BIN=$(dirname "$LBWATCH")/lbwatch-agent
+[ -x "$AGENT_BIN" ] || fail "$AGENT_BIN is not built"
+"$AGENT_BIN" --check-config -c "$T/agent/agent.yaml" >"$T/agentbin.out" 2>"$T/agentbin.err" ||
+    fail "lbwatch-agent rejects the example: $(cat "$T/agentbin.err")"
+[ "$(cat "$T/agentbin.out")" = "$T/agent/agent.yaml: ok (agent lb1, 4 collectors)" ] ||
+    fail "lbwatch-agent --check-config: output: $(cat "$T/agentbin.out")"
+"$AGENT_BIN" --help | grep -q "^usage: lbwatch-agent -c FILE" || fail "lbwatch-agent --help"
+node_libs=$(ldd "$AGENT_BIN" | grep -E 'libraft|liblmdb|libmicrohttpd|libcurl|libjansson')
+[ -z "$node_libs" ] || fail "lbwatch-agent loads the node's libraries: $node_libs"
+pass "lbwatch-agent checks the example and loads none of the node's libraries"
 
 # check_bad NAME WANT: writes stdin to $T/NAME, expects exit 2 and stderr "$T/NAME:WANT"
 check_bad() {

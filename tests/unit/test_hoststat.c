@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -250,6 +251,53 @@ static void fs_exclusions(void **state)
     assert_false(lbw_hoststat_fs_excluded("/run/credentials", "tmpfs"));
     assert_false(lbw_hoststat_fs_excluded("/var/lib/docker", "ext4"));
     assert_false(lbw_hoststat_fs_excluded("/run", "tmpfs"));
+}
+
+/* The filesystem modes on a tree whose only file is self/mounts (mounts_edge): every other
+ * source fails, the mounts still count. */
+static void filesystem_modes(void **state)
+{
+    (void)state;
+    static const struct {
+        enum lbw_hoststat_fs_mode mode;
+        size_t measured;    /* node_filesystem_device_error series */
+        int nfs;            /* the nfs4 mount among them */
+    } cases[] = {
+        {LBW_HOSTSTAT_FS_ALL, 5, 1},
+        {LBW_HOSTSTAT_FS_LOCAL, 4, 0},
+        {LBW_HOSTSTAT_FS_NONE, 0, 0},
+    };
+    const char *nfs = "node_filesystem_device_error{device=\"nfs.example:/export\","
+                      "fstype=\"nfs4\",mountpoint=\"/mnt/nfs\"}";
+    char dir[256], path[300], err[256];
+    size_t n = fixture(EDGE "mounts_edge");
+    assert_int_equal(tu_tmpdir("lbw-hoststat", dir, sizeof(dir)), 0);
+    snprintf(path, sizeof(path), "%s/self", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/self/mounts", dir);
+    assert_int_equal(tu_write_file(path, fbuf, n), 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct lbw_hoststat *h;
+        sc_reset(&cap);
+        assert_int_equal(lbw_hoststat_new(&h, dir, err, sizeof(err)), 0);
+        lbw_hoststat_set_filesystems(h, cases[i].mode);
+        assert_true(lbw_hoststat_collect(h, &em, err, sizeof(err)) > 0); /* the other files */
+        assert_int_equal(sc_count_prefix(&cap, "node_filesystem_device_error{"),
+                         cases[i].measured);
+        double v;
+        assert_int_equal(sc_get(&cap, nfs, &v), cases[i].nfs);
+        lbw_hoststat_free(h);
+    }
+    tu_rmrf(dir);
+
+    assert_true(lbw_hoststat_fs_network("nfs"));
+    assert_true(lbw_hoststat_fs_network("nfs4"));
+    assert_true(lbw_hoststat_fs_network("cifs"));
+    assert_true(lbw_hoststat_fs_network("fuse.sshfs"));
+    assert_false(lbw_hoststat_fs_network("ext4"));
+    assert_false(lbw_hoststat_fs_network("xfs"));
+    assert_false(lbw_hoststat_fs_network("tmpfs"));
+    assert_false(lbw_hoststat_fs_network("fuse"));
 }
 
 static void filenr(void **state)
@@ -602,6 +650,7 @@ int main(void)
         cmocka_unit_test_setup(diskstats, setup),
         cmocka_unit_test(disk_exclusions),
         cmocka_unit_test_setup(mounts, setup),
+        cmocka_unit_test_setup(filesystem_modes, setup),
         cmocka_unit_test(fs_exclusions),
         cmocka_unit_test_setup(filenr, setup),
         cmocka_unit_test_setup(netstat_real, setup),

@@ -18,7 +18,7 @@ MEMBER_FIELDS = {"id", "name", "role", "leader", "self", "reachable", "last_cont
 REJECT_REASONS = {"malformed", "untrusted", "forged", "bad_signature", "replay",
                   "foreign_vantage"}
 REFUSAL_REASONS = {"no_certificate", "untrusted", "expired", "not_a_node", "id_mismatch",
-                   "handshake", "preamble"}
+                   "handshake", "preamble", "not_an_agent"}
 
 
 def test(c):

@@ -9,12 +9,14 @@
  * and a webhook sink (node/demosink) that prints each notification the cluster sends. When
  * HAProxy is installed it also runs one as a fifth target, balancer (node/demobalancer: a TLS
  * frontend on 127.0.0.1:8448, backends web with one server up and one down and api, its stats
- * socket read by the nodes), with a few requests a second through it (node/demotraffic). It
- * writes a node config per node (a cluster of N voters, raft over mutual TLS on loopback
- * ports, a random write token for `lbwatch ctl`, alerting with the default rules to the sink)
- * and runs `lbwatch node` children (node i serves its page on http://127.0.0.1:(8440+i)/) and
- * HAProxy (node/demochild: one more child is one more spawn). Ctrl-C (or SIGTERM) stops the
- * children and removes the dir. */
+ * socket read by the nodes), with a few requests a second through it (node/demotraffic), and
+ * an agent beside it as on a load-balancer host (node/demoagent: `lbwatch agent` named lb1
+ * on 127.0.0.1:8449, with host, HAProxy process, socket and traffic collectors). It writes a
+ * node config per node (a cluster of N voters, raft over mutual TLS on loopback ports, a
+ * random write token for `lbwatch ctl`, alerting with the default rules to the sink, the
+ * agent to pull) and runs `lbwatch node` children (node i serves its page on
+ * http://127.0.0.1:(8440+i)/), HAProxy and the agent (node/demochild: one more child is one
+ * more spawn). Ctrl-C (or SIGTERM) stops the children and removes the dir. */
 #include "node/demo.h"
 
 #include <errno.h>
@@ -34,6 +36,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "node/demoagent.h"
 #include "node/demobalancer.h"
 #include "node/demochild.h"
 #include "node/demosink.h"
@@ -46,6 +49,7 @@
 #define DEMO_MAX_NODES 5
 #define WEB_PORT_BASE 8440
 #define BALANCER_PORT 8448      /* the demo HAProxy's TLS frontend, when the port is free */
+#define AGENT_PORT 8449         /* the demo agent's pull server, when the port is free */
 #define TRAFFIC_INTERVAL_MS 250
 #define DAY (24 * 3600)
 
@@ -72,6 +76,8 @@ struct demo {
     struct lbw_demo_balancer balancer;
     struct lbw_demo_server *web1, *api1;
     struct lbw_demo_traffic *traffic;
+    int has_agent;              /* its certificate and agent.yaml are written */
+    struct lbw_demo_agent agent;
     struct lbw_demo_children children;
     int stopping;
     int failed;
@@ -85,8 +91,10 @@ static void usage(FILE *out)
             "Runs lbwatch on loopback with no set-up: a throwaway PKI, config and data in a\n"
             "temp dir, four demo TLS targets served by this process (healthy, expiring in\n"
             "5 days, wrong host name, down), a real HAProxy when " LBW_DEMO_HAPROXY " exists\n"
-            "(target balancer: one backend server down), a webhook sink that prints every\n"
-            "notification, and a cluster of N lbwatch nodes (default 3) monitoring them.\n"
+            "(target balancer: one backend server down) with an lbwatch agent beside it\n"
+            "(lb1: host, HAProxy process, socket and traffic metrics), a webhook sink that\n"
+            "prints every notification, and a cluster of N lbwatch nodes (default 3)\n"
+            "monitoring them and pulling the agent.\n"
             "Node i serves its status page on http://127.0.0.1:(8440+i)/. Ctrl-C stops\n"
             "everything and removes the temp dir.\n\n"
             "  --nodes N   how many nodes to run (1-%d)\n"
@@ -274,6 +282,22 @@ static int start_targets(struct demo *d)
     return d->down_port ? 0 : -1;
 }
 
+/* The agent beside the balancer: its port, certificate and agent.yaml (it starts after
+ * HAProxy). Without them the demo goes on with no agent. */
+static void setup_agent(struct demo *d)
+{
+    struct lbw_demo_agent *a = &d->agent;
+    char err[256];
+    a->port = port_free(AGENT_PORT) ? AGENT_PORT : closed_port();
+    if (a->port != AGENT_PORT)
+        log_warn("demo", "agent: port %d is taken, using %u", AGENT_PORT, a->port);
+    a->watched = d->balancer.port;
+    snprintf(a->pidfile, sizeof(a->pidfile), "%s", d->balancer.pidfile);
+    d->has_agent = a->port != 0 && lbw_demo_agent_write(a, d->dir, err, sizeof(err)) == 0;
+    if (!d->has_agent)
+        log_error("demo", "agent: %s; going on without it", a->port ? err : "no free port");
+}
+
 /* A random write token in DIR/token (for `lbwatch ctl -t`); the nodes get its SHA-256. */
 static int make_token(struct demo *d)
 {
@@ -338,6 +362,10 @@ static int write_node_config(struct demo *d, int i, char *path, size_t len)
                    "    haproxy:\n      socket: %s\n",
                 d->balancer.port, LBW_DEMO_BALANCER_NAME, d->dir, d->balancer.socket);
     write_cluster(f, d);
+    if (d->has_agent)
+        fprintf(f, "agents:\n  - name: %s\n    address: 127.0.0.1:%u\n    interval: %s\n"
+                   "    timeout: 5s\n",
+                LBW_DEMO_AGENT_NAME, d->agent.port, LBW_DEMO_AGENT_INTERVAL);
     /* One notification per (alert, target); short timers so the demo pages within seconds. */
     fprintf(f, "alerting:\n  evaluation_interval: 2s\n  receivers:\n"
                "    - name: demo-sink\n      webhook: {url: \"http://127.0.0.1:%u/\"}\n"
@@ -349,7 +377,8 @@ static int write_node_config(struct demo *d, int i, char *path, size_t len)
 
 static void stop_demo(struct demo *d);
 
-/* A node that exits on its own fails the demo; HAProxy dying is left for lbwatch to report. */
+/* A node that exits on its own fails the demo; HAProxy or the agent dying is left for lbwatch
+ * to report. */
 static void on_child_exit(void *arg, const char *name, int64_t status, int signal, int critical,
                           int expected)
 {
@@ -381,11 +410,14 @@ static int spawn_node(struct demo *d, int i)
     return 0;
 }
 
-/* HAProxy in the foreground, and traffic through it. Failing here leaves the target down. */
+/* HAProxy in the foreground, and traffic through it. Failing here leaves the target down.
+ * Master-worker (-W), as its systemd unit runs it: the master writes the pidfile the agent
+ * watches (HAProxy writes none without -W or -D) and its workers exit when it does. */
 static void start_balancer(struct demo *d)
 {
     char err[256], ca[300];
-    char *args[] = {LBW_DEMO_HAPROXY, "-f", d->balancer.cfg, "-db", NULL};
+    char *args[] = {LBW_DEMO_HAPROXY, "-f", d->balancer.cfg, "-W", "-db", "-p",
+                    d->balancer.pidfile, NULL};
     if (lbw_demo_child_spawn(&d->children, "haproxy", args, 0, err, sizeof(err)) != 0) {
         log_error("demo", "%s", err);
         return;
@@ -394,6 +426,23 @@ static void start_balancer(struct demo *d)
     if (lbw_demo_traffic_start(&d->traffic, &d->loop, LBW_DEMO_BALANCER_NAME, d->balancer.port,
                                ca, TRAFFIC_INTERVAL_MS, err, sizeof(err)) != 0)
         log_error("demo", "balancer traffic: %s", err);
+}
+
+/* The agent, as `lbwatch agent` of this very program: the nodes are run the same way, and
+ * the agent is then the same version as they are, present wherever the demo is (an
+ * lbwatch-agent next to it may be missing or from another build). Failing here leaves lb1
+ * unreachable on the page. */
+static void start_agent(struct demo *d)
+{
+    char exe[4096], err[256];
+    size_t exelen = sizeof(exe);
+    if (uv_exepath(exe, &exelen) != 0) {
+        log_error("demo", "agent: cannot find this program's path");
+        return;
+    }
+    char *args[] = {exe, "agent", "-c", d->agent.cfg, NULL};
+    if (lbw_demo_child_spawn(&d->children, LBW_DEMO_AGENT_NAME, args, 0, err, sizeof(err)) != 0)
+        log_error("demo", "%s", err);
 }
 
 /* Stops the children and the traffic; once every child has exited, closes the rest so the
@@ -463,6 +512,12 @@ static void print_banner(const struct demo *d)
                d->balancer.web2, d->balancer.api1, 1000 / TRAFFIC_INTERVAL_MS, d->balancer.cfg,
                d->balancer.socket);
     }
+    if (d->has_agent)
+        printf("\n  agent %s     beside the balancer, pulled by the nodes from 127.0.0.1:%u\n"
+               "                host, the haproxy process (%s), TCP on port %u,\n"
+               "                traffic on lo (needs CAP_NET_RAW); %s\n",
+               LBW_DEMO_AGENT_NAME, d->agent.port, d->agent.pidfile, d->agent.watched,
+               d->agent.cfg);
     printf("\nPress Ctrl-C to stop.\n\n");
     fflush(stdout);
 }
@@ -517,12 +572,16 @@ int lbw_demo_main(int argc, char **argv)
 
     int ok = make_cluster_pki(&d) == 0 && start_targets(&d) == 0 && make_token(&d) == 0 &&
              (d.sink = lbw_demo_sink_start(0, stdout)) != NULL;
+    if (ok && d.has_balancer)
+        setup_agent(&d);
     for (int i = 0; ok && i < d.nodes; i++)
         ok = (d.raft_ports[i] = closed_port()) != 0;
     for (int i = 1; ok && i <= d.nodes; i++)
         ok = spawn_node(&d, i) == 0;
     if (ok && d.has_balancer)
         start_balancer(&d);
+    if (ok && d.has_agent)
+        start_agent(&d);
     if (ok)
         print_banner(&d);
     else

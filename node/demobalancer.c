@@ -94,6 +94,7 @@ int lbw_demo_balancer_write(struct lbw_demo_balancer *b, const char *dir, X509 *
     if (path_in(sub, sizeof(sub), dir, "") != 0 ||
         path_in(b->cfg, sizeof(b->cfg), dir, "haproxy.cfg") != 0 ||
         path_in(b->pem, sizeof(b->pem), dir, "balancer.pem") != 0 ||
+        path_in(b->pidfile, sizeof(b->pidfile), dir, "haproxy.pid") != 0 ||
         path_in(b->socket, sizeof(sun.sun_path), dir, "haproxy.sock") != 0) {
         snprintf(err, errlen, "%s: too long for a unix socket's path", dir);
         return -1;

@@ -8,7 +8,8 @@
  *   backend api       api1 (a demo HTTP server: UP)
  * with a stats socket at level admin in the demo's temp dir, which the demo's nodes read
  * (`haproxy: {socket: ...}`). This module writes the files; the demo runs HAProxy
- * (node/demochild) and drives traffic through it (node/demotraffic).
+ * (node/demochild; master-worker, writing the pidfile the demo's agent watches) and drives
+ * traffic through it (node/demotraffic).
  */
 #ifndef LBW_DEMOBALANCER_H
 #define LBW_DEMOBALANCER_H
@@ -27,6 +28,7 @@ struct lbw_demo_balancer {
     char cfg[300];              /* DIR/balancer/haproxy.cfg */
     char pem[300];              /* DIR/balancer/balancer.pem: certificate and key */
     char socket[300];           /* DIR/balancer/haproxy.sock */
+    char pidfile[300];          /* DIR/balancer/haproxy.pid: the master's PID, once running */
 };
 
 /* 1 when HAProxy is installed where the demo runs it from. */

@@ -5,8 +5,11 @@
 # certificate pages exactly once (the demo's webhook sink logs it); with HAProxy installed,
 # the balancer target (a real HAProxy the demo runs, with traffic through it) shows its
 # frontend, backends and servers on the page and in /metrics, web2 DOWN, and
-# BackendServerDown pages exactly once; Ctrl-C stops the demo and HAProxy cleanly (exit 0)
-# and removes its temp dir.
+# BackendServerDown pages exactly once; the agent lb1 the demo runs beside HAProxy is pulled
+# by one node and its samples (host, the haproxy process UP, the frontend port's listener,
+# traffic when capturing is permitted) reach every node's /metrics and the page's Hosts (and
+# Traffic) sections; Ctrl-C stops the demo, HAProxy and the agent cleanly (exit 0) and
+# removes its temp dir.
 . tests/support/lib.sh
 
 HAPROXY=/usr/sbin/haproxy
@@ -46,9 +49,14 @@ pass "demo is up with results for $NTARGETS targets from 3 vantages"
 dir=$(sed -n 's/^lbwatch demo is running (data in \(.*\))$/\1/p' "$T/demo.log")
 [ -d "$dir" ] || fail "demo data dir not found in its banner"
 if [ "$NTARGETS" = 5 ]; then
-    # the demo's HAProxy, so it is killed even if this script fails before Ctrl-C
-    HAPROXY_PID=$(pgrep -f "^$HAPROXY -f $dir/balancer/haproxy.cfg") || fail "the demo runs no haproxy"
-    PIDS="$PIDS $HAPROXY_PID"
+    # the demo's HAProxy (master and worker) and agent, so they are killed even if this
+    # script fails before Ctrl-C
+    HAPROXY_PIDS=$(pgrep -f "^$HAPROXY -f $dir/balancer/haproxy.cfg ") || fail "the demo runs no haproxy"
+    AGENT_PID=$(pgrep -f " agent -c $dir/agent.yaml\$") || fail "the demo runs no agent"
+    PIDS="$PIDS $HAPROXY_PIDS $AGENT_PID"
+    BALANCER_PORT=$(sed -n 's/^ *balancer: HAProxy, TLS on https:[^ ]* (127\.0\.0\.1:\([0-9]*\))$/\1/p' "$T/demo.log")
+    AGENT_PORT=$(sed -n 's/^ *agent lb1 .* from 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/demo.log")
+    [ -n "$BALANCER_PORT" ] && [ -n "$AGENT_PORT" ] || fail "balancer or agent port not found in the banner"
 fi
 
 # the three nodes agree on the leader and, at the same applied index, on the state hash
@@ -178,6 +186,89 @@ PY
     pass "status page: Balancer section with frontend www, backends web and api, web2 DOWN, the certificate"
 fi
 
+if [ "$NTARGETS" = 5 ]; then
+    # lb1's samples on every node: host metrics (CPU busy needs two rounds), haproxy UP
+    agent_samples() {
+        for p in 8441 8442 8443; do
+            curl -sf "http://127.0.0.1:$p/metrics" > "$T/agent-$p.txt" &&
+            grep -q '^node_load1{probe="host",vantage="lb1"} ' "$T/agent-$p.txt" &&
+            grep -q '^lbwatch_host_cpu_busy_ratio{probe="host",vantage="lb1"} ' "$T/agent-$p.txt" &&
+            grep -q '^lbwatch_process_up{probe="processes",process="haproxy",vantage="lb1"} 1$' "$T/agent-$p.txt" ||
+            return 1
+        done
+    }
+    wait_for 30 agent_samples || { cat "$T/demo.log"; fail "the agent's samples are not on every node"; }
+    for p in 8441 8442 8443; do
+        python3 - "$T/agent-$p.txt" "$BALANCER_PORT" "$p" <<'PY' || fail "/metrics of $p does not show lb1 as it is"
+import sys
+m = {}
+for line in open(sys.argv[1]):
+    if line.startswith("#") or not line.strip():
+        continue
+    k, v = line.rsplit(" ", 1)
+    m[k] = float(v)
+port, node = sys.argv[2], sys.argv[3]
+def get(metric, **labels):
+    labels["vantage"] = "lb1"
+    key = metric + "{" + ",".join('%s="%s"' % kv for kv in sorted(labels.items())) + "}"
+    if key not in m:
+        print("FAIL: %s: no %s" % (node, key), file=sys.stderr); sys.exit(1)
+    return m[key]
+def check(cond, what):
+    if not cond:
+        print("FAIL: %s: %s" % (node, what), file=sys.stderr); sys.exit(1)
+for c in ("host", "processes", "sockets"):
+    check(get("lbwatch_collector_success", probe=c) == 1, "collector %s failed" % c)
+check(get("node_memory_MemTotal_bytes", probe="host") > 0, "memory total")
+check(0 <= get("lbwatch_host_cpu_busy_ratio", probe="host") <= 1, "cpu busy ratio")
+check(0 < get("lbwatch_host_filefd_used_ratio", probe="host") < 1, "file handles ratio")
+h = dict(probe="processes", process="haproxy")
+check(get("lbwatch_process_count", **h) == 2, "haproxy master and worker")
+check(get("lbwatch_process_restarts_total", **h) == 0, "haproxy restarts")
+check(get("lbwatch_process_open_fds", **h) > 0, "haproxy open fds")
+check(get("lbwatch_tcp_listeners", probe="sockets", port=port) == 1, "the frontend's listener")
+if get("lbwatch_traffic_capture_up", probe="traffic") == 1:
+    check(get("lbwatch_collector_success", probe="traffic") == 1, "traffic collector")
+    for d in ("in", "out"):
+        check(get("lbwatch_traffic_port_bytes_total", probe="traffic", direction=d, port=port) > 0,
+              "no %s bytes on the frontend port" % d)
+else:
+    check(get("lbwatch_collector_success", probe="traffic") == 0, "capture down, traffic succeeds")
+PY
+    done
+    if grep -q '^lbwatch_traffic_capture_up{probe="traffic",vantage="lb1"} 1$' "$T/agent-8441.txt"; then
+        CAPTURE=1
+    else
+        CAPTURE=0; echo "# capturing is not permitted here: lb1's traffic is not tested"
+    fi
+    pass "lb1's host, haproxy process (master and worker, UP), listener and traffic (capture $CAPTURE) samples on every node"
+
+    for p in 8441 8442 8443; do
+        curl -sf "http://127.0.0.1:$p/api/v1/agents"; echo
+    done | python3 -c '
+import json, sys
+v = [json.loads(l)["agents"] for l in sys.stdin if l.strip()]
+ok = len(v) == 3 and all(len(a) == 1 and a[0]["name"] == "lb1" and a[0]["up"] for a in v)
+ok = ok and all(a[0]["address"] == "127.0.0.1:" + sys.argv[1] and a[0]["interval_ms"] == 2000 for a in v)
+owners = {(a[0]["owner"] or {}).get("id") for a in v}
+ok = ok and len(owners) == 1 and owners != {None} and sum(a[0]["owned"] for a in v) == 1
+sys.exit(0 if ok else 1)' "$AGENT_PORT" || fail "/api/v1/agents does not show lb1 up with one owner on every node"
+    pass "/api/v1/agents: lb1 up, one owner, the same on every node"
+
+    hosts_page() {
+        curl -sf "$WEB/" > "$T/page.html" &&
+        grep -qF '<h2>Hosts</h2>' "$T/page.html" &&
+        grep -Eq '<tr><td class="t">lb1</td><td class="num"><span class="b (ok|warn|bad)">[0-9.]+ %</span></td><td class="num">[0-9.]+</td>' "$T/page.html" &&
+        grep -qF '<span class="b ok">haproxy</span> UP <span class="sub">0 restarts</span>' "$T/page.html" &&
+        if [ "$CAPTURE" = 1 ]; then
+            grep -qF '<h2>Traffic (last 5 minutes)</h2>' "$T/page.html" &&
+            grep -Eq '<tr><td class="t">lb1</td><td class="num">[^<]*tcp [0-9.]+ [kMG]?B/s[^<]*</td><td class="num">[^<]*tcp [0-9.]+ [kMG]?B/s' "$T/page.html"
+        fi
+    }
+    wait_for 20 hosts_page || fail "the page's Hosts (and Traffic) sections lack lb1: $(grep -A2 '<h2>Hosts' "$T/page.html")"
+    pass "status page: Hosts row for lb1 (CPU busy, load, haproxy UP with 0 restarts)$([ "$CAPTURE" = 1 ] && echo ', Traffic row with tcp bytes')"
+fi
+
 curl -sf "$WEB/" > "$T/page.html"
 grep -q 'MISMATCH' "$T/page.html" || fail "page does not flag the host name mismatch"
 grep -q '>DOWN<' "$T/page.html" || fail "page does not show the down target"
@@ -218,7 +309,7 @@ ok = len(a) == 1 and a[0]["state"] == "firing"
 ok = ok and {k: a[0]["labels"].get(k) for k in ("target", "proxy", "server")} == {"target": "balancer", "proxy": "web", "server": "web2"}
 sys.exit(0 if ok else 1)' || fail "node on port $p does not list BackendServerDown firing for web2"
     done
-    ! grep -q 'firing BackendDown\|firing Backend5xxRatioHigh\|firing RequestsDeniedSpike\|firing ConnectionsNearLimit' "$T/demo.log" ||
+    ! grep -q 'firing BackendDown\|firing Backend5xxRatioHigh\|firing RequestsDeniedSpike\|firing ConnectionsNearLimit\|firing Process\|firing Host' "$T/demo.log" ||
         { cat "$T/demo.log"; fail "a balancer rule fired that should not"; }
     pass "BackendServerDown for web2 paged exactly once; every node lists it; no other balancer rule fired"
 fi
@@ -229,7 +320,11 @@ rc=0; wait "$DEMO" || rc=$?
 [ ! -e "$dir" ] || fail "demo left $dir behind"
 ! (exec 3<>/dev/tcp/127.0.0.1/8441) 2>/dev/null || fail "node still serving after the demo stopped"
 if [ "$NTARGETS" = 5 ]; then
-    ! kill -0 "$HAPROXY_PID" 2>/dev/null || fail "haproxy (pid $HAPROXY_PID) still runs after the demo stopped"
+    for p in $HAPROXY_PIDS; do
+        ! kill -0 "$p" 2>/dev/null || fail "haproxy (pid $p) still runs after the demo stopped"
+    done
+    ! kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent (pid $AGENT_PID) still runs after the demo stopped"
+    ! (exec 3<>/dev/tcp/127.0.0.1/"$AGENT_PORT") 2>/dev/null || fail "the agent's port still answers"
 fi
 grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' "$T/demo.log" && { cat "$T/demo.log"; fail "sanitizer report"; }
-pass "Ctrl-C stops the demo, its nodes and HAProxy, and removes $dir"
+pass "Ctrl-C stops the demo, its nodes, HAProxy and the agent, and removes $dir"

@@ -335,6 +335,13 @@ static void traffic_row(struct lbw_buf *b, const struct lbw_view *v, struct lbw_
     lbw_buf_puts(b, "<tr><td class=\"t\">");
     lbw_buf_html(b, vantage);
     lbw_buf_puts(b, "</td>");
+    if (value_in(v, vantage, "lbwatch_traffic_capture_up") == 0) {
+        /* no counters to show: say why instead of a row of zeros */
+        lbw_buf_puts(b, "<td colspan=\"6\"><span class=\"b bad\">capture down</span>"
+                        "<span class=\"sub\">the agent cannot capture on its interface "
+                        "(it needs CAP_NET_RAW); its log says why</span></td></tr>\n");
+        return;
+    }
     cell_bytes(b, v, st, vantage, "in", now);
     cell_bytes(b, v, st, vantage, "out", now);
     for (size_t i = 0; i < sizeof(segments) / sizeof(segments[0]); i++)
@@ -348,7 +355,8 @@ static void traffic_row(struct lbw_buf *b, const struct lbw_view *v, struct lbw_
 size_t lbw_hostpage_traffic(struct lbw_buf *b, const struct lbw_view *v, struct lbw_store *st,
                             int64_t now)
 {
-    static const char *const prefixes[] = {"lbwatch_traffic_bytes_total", NULL};
+    static const char *const prefixes[] = {"lbwatch_traffic_bytes_total",
+                                           "lbwatch_traffic_capture_up", NULL};
     const char *vantages[MAX_VANTAGES];
     size_t n = vantages_with(v, prefixes, vantages, MAX_VANTAGES);
     if (n == 0)

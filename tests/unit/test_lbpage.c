@@ -159,6 +159,10 @@ static void fill_agent(void)
         {"lbwatch_tcp_handshake_rtt_seconds_bucket", "le", "0.001", "side", "server", 30},
         {"lbwatch_tcp_handshake_rtt_seconds_bucket", "le", "+Inf", "side", "server", 40},
     };
+    put("lbwatch_traffic_capture_up", tr, 2, t, 1);
+    /* lb2 cannot capture: it reports that alone */
+    struct lbw_label down[] = {{"probe", "traffic"}, {"vantage", "lb2"}};
+    put("lbwatch_traffic_capture_up", down, 2, t, 0);
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         size_t n = 2;
         if (counters[i].n1) {
@@ -297,6 +301,8 @@ static void traffic(void **state)
     has("<tr><td class=\"t\">lb1</td><td class=\"num\">tcp 1 kB/s</td>"
         "<td class=\"num\">tcp 5 kB/s</td><td class=\"num\">2 /s</td><td class=\"num\">1.9 /s"
         "</td><td class=\"num\">0.1 /s</td><td class=\"num\">750 \xc2\xb5s server</td></tr>");
+    has("<tr><td class=\"t\">lb2</td><td colspan=\"6\"><span class=\"b bad\">capture down"
+        "</span>");
 }
 
 /* A page without balancer, agent or traffic series has none of the sections. */

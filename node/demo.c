@@ -19,6 +19,7 @@
  * more spawn). Ctrl-C (or SIGTERM) stops the children and removes the dir. */
 #include "node/demo.h"
 
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -403,7 +404,7 @@ static int spawn_node(struct demo *d, int i)
         return -1;
     char *args[] = {exe, "node", "-c", cfg, NULL};
     snprintf(name, sizeof(name), "node%d", i);
-    if (lbw_demo_child_spawn(&d->children, name, args, 1, err, sizeof(err)) != 0) {
+    if (lbw_demo_child_spawn(&d->children, name, args, 1, 0, err, sizeof(err)) != 0) {
         log_error("demo", "%s", err);
         return -1;
     }
@@ -412,13 +413,14 @@ static int spawn_node(struct demo *d, int i)
 
 /* HAProxy in the foreground, and traffic through it. Failing here leaves the target down.
  * Master-worker (-W), as its systemd unit runs it: the master writes the pidfile the agent
- * watches (HAProxy writes none without -W or -D) and its workers exit when it does. */
+ * watches (HAProxy writes none without -W or -D) and its workers exit when it does. SIGUSR1
+ * is its soft stop: connections finish and it exits 0, without the alert SIGTERM prints. */
 static void start_balancer(struct demo *d)
 {
     char err[256], ca[300];
     char *args[] = {LBW_DEMO_HAPROXY, "-f", d->balancer.cfg, "-W", "-db", "-p",
                     d->balancer.pidfile, NULL};
-    if (lbw_demo_child_spawn(&d->children, "haproxy", args, 0, err, sizeof(err)) != 0) {
+    if (lbw_demo_child_spawn(&d->children, "haproxy", args, 0, SIGUSR1, err, sizeof(err)) != 0) {
         log_error("demo", "%s", err);
         return;
     }
@@ -441,7 +443,7 @@ static void start_agent(struct demo *d)
         return;
     }
     char *args[] = {exe, "agent", "-c", d->agent.cfg, NULL};
-    if (lbw_demo_child_spawn(&d->children, LBW_DEMO_AGENT_NAME, args, 0, err, sizeof(err)) != 0)
+    if (lbw_demo_child_spawn(&d->children, LBW_DEMO_AGENT_NAME, args, 0, 0, err, sizeof(err)) != 0)
         log_error("demo", "%s", err);
 }
 

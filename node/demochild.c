@@ -25,7 +25,7 @@ static void on_exit(uv_process_t *p, int64_t status, int signal)
 }
 
 int lbw_demo_child_spawn(struct lbw_demo_children *cs, const char *name, char *const argv[],
-                         int critical, char *err, size_t errlen)
+                         int critical, int stop_signal, char *err, size_t errlen)
 {
     if (cs->n == LBW_DEMO_CHILDREN_MAX) {
         snprintf(err, errlen, "%s: more than %d children", name, LBW_DEMO_CHILDREN_MAX);
@@ -41,6 +41,7 @@ int lbw_demo_child_spawn(struct lbw_demo_children *cs, const char *name, char *c
     memset(c, 0, sizeof(*c));
     c->owner = cs;
     c->critical = critical;
+    c->stop_signal = stop_signal ? stop_signal : SIGTERM;
     c->proc.data = c;
     snprintf(c->name, sizeof(c->name), "%s", name);
     int rc = uv_spawn(cs->loop, &c->proc, &o);
@@ -60,7 +61,7 @@ void lbw_demo_children_stop(struct lbw_demo_children *cs)
     cs->stopping = 1;
     for (size_t i = 0; i < cs->n; i++)
         if (cs->c[i].running)
-            uv_process_kill(&cs->c[i].proc, SIGTERM);
+            uv_process_kill(&cs->c[i].proc, cs->c[i].stop_signal);
 }
 
 size_t lbw_demo_children_running(const struct lbw_demo_children *cs)

@@ -29,6 +29,7 @@ struct lbw_demo_child {
     uv_process_t proc;
     char name[LBW_DEMO_CHILD_NAME_MAX];
     int critical;
+    int stop_signal;
     int running;
 };
 
@@ -46,11 +47,12 @@ void lbw_demo_children_init(struct lbw_demo_children *cs, uv_loop_t *loop,
                             lbw_demo_child_exit_cb cb, void *arg);
 
 /* Starts argv[0] (a path) with argv as its arguments (NULL-terminated), named name in
- * messages. Returns 0, or -1 with a reason in err (too many children, the spawn failed). */
+ * messages; stop_signal is what asks it to stop (0: SIGTERM). Returns 0, or -1 with a reason
+ * in err (too many children, the spawn failed). */
 int lbw_demo_child_spawn(struct lbw_demo_children *cs, const char *name, char *const argv[],
-                         int critical, char *err, size_t errlen);
+                         int critical, int stop_signal, char *err, size_t errlen);
 
-/* Sends SIGTERM to every running child; their exits are then expected. */
+/* Sends its stop signal to every running child; their exits are then expected. */
 void lbw_demo_children_stop(struct lbw_demo_children *cs);
 
 /* Children that have not exited yet. */

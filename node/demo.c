@@ -19,11 +19,11 @@
  * more spawn). Ctrl-C (or SIGTERM) stops the children and removes the dir. */
 #include "node/demo.h"
 
-#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

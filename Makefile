@@ -13,7 +13,7 @@
 # library and the system only what the agent uses.
 
 B        ?= build
-PKGS     := raft libuv openssl lmdb libmicrohttpd libcurl yaml-0.1 jansson libpcap
+PKGS     := raft libuv openssl lmdb libmicrohttpd libcurl yaml-0.1 jansson libpcap zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

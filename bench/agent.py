@@ -148,7 +148,8 @@ def memory(pid):
 
 # ---- the agents ---------------------------------------------------------------------------
 
-ROUND_RE = re.compile(r"round (\d+) at \d+: (\d+) samples in batch \d+ \((\d+) bytes\)")
+ROUND_RE = re.compile(r"round (\d+) at \d+: (\d+) samples in batch \d+ \((\d+) bytes\); "
+                      r"buffer \d+ batches, (\d+) bytes deflated")
 
 
 class Agent:
@@ -171,7 +172,7 @@ class Agent:
         self.p = spawn(argv + ["-c", config], self.log)
 
     def rounds(self):
-        """[(round, samples, bytes)] from the log."""
+        """[(round, samples, bytes, bytes the buffer holds deflated)] from the log."""
         with open(self.log, errors="replace") as f:
             return [tuple(map(int, m)) for m in ROUND_RE.findall(f.read())]
 
@@ -194,6 +195,7 @@ class Agent:
         self.batch_bytes = rounds[-1][2] if rounds else 0
         self.held = min(len(rounds), BUFFER_BATCHES)
         self.buffered = sum(r[2] for r in rounds[-BUFFER_BATCHES:])
+        self.stored = rounds[-1][3] if rounds else 0
         self.mem = memory(self.p.pid)
         stop(self.p)
 
@@ -319,8 +321,8 @@ def report(agents, ne, pps, pcap_out):
               "per batch" % (a.name, a.cycles, a.cpu * 1e3, a.run * 1e3, a.samples,
                              a.batch_bytes / 1024))
         print("%-25s after %d rounds: %s" % ("", a.r0, memory_text(a.mem0)))
-        print("%-25s buffer %d batches, %s: %s" % ("", a.held, mib(a.buffered / 1024),
-                                                   memory_text(a.mem)))
+        print("%-25s buffer %d batches, %s held in %s: %s"
+              % ("", a.held, mib(a.buffered / 1024), mib(a.stored / 1024), memory_text(a.mem)))
     if ne:
         print("%-25s %4d scrapes cpu %5.2f ms/scrape (run time %6.3f ms)  %d series"
               % ("prometheus-node-exporter", ne.n, ne.cpu * 1e3, ne.run * 1e3, ne.series))

@@ -36,6 +36,7 @@ struct agent {
     uint64_t seq;                   /* the last one used */
     uint64_t rounds, samples_refused;   /* samples the batch builder did not take */
     uint64_t last_puller;           /* node id of the last pull, to log changes */
+    uint64_t corrupt_seen;          /* buffered batches found corrupt, already logged */
     uv_timer_t round_timer;
     uv_signal_t sigint, sigterm;
     int stopping;
@@ -127,8 +128,12 @@ static void seal_round(struct agent *a, int64_t ts_ms)
         log_error("agent", "cannot keep batch %llu: out of memory", (unsigned long long)seq);
         return;
     }
-    log_debug("agent", "round %llu at %lld: %zu samples in batch %llu (%zu bytes)",
-              (unsigned long long)a->rounds, (long long)ts_ms, n, (unsigned long long)seq, len);
+    struct lbw_agentbuf_stats bs;
+    lbw_agentbuf_stats(a->buf, &bs);
+    log_debug("agent", "round %llu at %lld: %zu samples in batch %llu (%zu bytes); buffer %zu "
+                       "batches, %zu bytes deflated from %zu",
+              (unsigned long long)a->rounds, (long long)ts_ms, n, (unsigned long long)seq, len,
+              bs.batches, bs.bytes, bs.raw_bytes);
 }
 
 static void on_round(uv_timer_t *t)
@@ -155,10 +160,25 @@ static void on_refusal(void *arg, const char *peer, enum lbw_refusal kind, const
     log_warn("agent", "refused %s: %s (%s)", peer, reason, lbw_refusal_name(kind));
 }
 
+/* A buffered batch that did not inflate whole was dropped instead of served: memory was
+ * damaged or the buffer has a bug. Logged once per batch. */
+static void note_corrupt(struct agent *a)
+{
+    struct lbw_agentbuf_stats bs;
+    lbw_agentbuf_stats(a->buf, &bs);
+    if (bs.corrupt == a->corrupt_seen)
+        return;
+    log_error("agent", "internal error: %llu buffered batches did not inflate to their stored "
+                       "length and were dropped, not served (nodes see them as evicted)",
+              (unsigned long long)(bs.corrupt - a->corrupt_seen));
+    a->corrupt_seen = bs.corrupt;
+}
+
 static void on_pull(void *arg, const char *peer, const struct lbw_identity *node,
                     uint64_t after, size_t batches, size_t bytes, int complete, const char *why)
 {
     struct agent *a = arg;
+    note_corrupt(a);
     if (!node) {
         log_warn("agent", "%s: %s", peer, why);
         return;

@@ -24,7 +24,8 @@
  *              even when it alone is larger than max_bytes.
  *   END   (3)  u64 newest (the highest sequence buffered, 0: none), u64 oldest (the lowest
  *              buffered, 0: none), u64 evicted (the highest sequence the agent dropped from
- *              its full buffer, 0: none: if it is above `after` the node has lost batches),
+ *              its full buffer, or as corrupt - node/agentbuf.h -, 0: none: if it is above
+ *              `after` the node has lost batches),
  *              u8 more (1: max_bytes cut the answer short; pull again), u32 interval_ms (how
  *              often the agent makes a batch). Exactly 29 bytes.
  *   ERROR (4)  u8 length, a reason in printable ASCII (e.g. an unsupported version); the

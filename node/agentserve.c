@@ -20,7 +20,8 @@
 #define DEFAULT_CONNECTIONS 8
 #define DEFAULT_REQUEST_MS 10000
 #define DEFAULT_ANSWER_MS 60000
-#define WRITE_HIGH_WATER (256u << 10)   /* ciphertext queued per connection before waiting */
+#define WRITE_HIGH_WATER (256u << 10)   /* batch bytes in flight per connection */
+#define WRITES_IN_FLIGHT 64             /* BATCH writes in flight per connection at most */
 #define DEFAULT_ANSWER_BYTES (16u << 20)
 #define REQUEST_FRAME_MAX 64
 #define PEER_MAX 64
@@ -52,6 +53,11 @@ struct conn {
     struct lbw_agent_decoder dec;
     uint64_t after, last_sent;
     size_t max_bytes, batches, bytes;
+    /* BATCH writes whose callback has not run (their ciphertext is still allocated, even
+     * when the kernel took it at once): their lengths, oldest first (callbacks come in order) */
+    uint32_t flight[WRITES_IN_FLIGHT];
+    unsigned flight_head, flight_n;
+    size_t in_flight;
 };
 
 /* ---- the server's life ------------------------------------------------------------------- */
@@ -195,10 +201,26 @@ static struct conn *conn_new(struct lbw_agentserve *s)
 
 static void pump(struct conn *c);
 
+static void flight_push(struct conn *c, size_t len)
+{
+    c->flight[(c->flight_head + c->flight_n++) % WRITES_IN_FLIGHT] = (uint32_t)len;
+    c->in_flight += len;
+}
+
+static void flight_pop(struct conn *c)
+{
+    if (c->flight_n == 0)
+        return;
+    c->in_flight -= c->flight[c->flight_head];
+    c->flight_head = (c->flight_head + 1) % WRITES_IN_FLIGHT;
+    c->flight_n--;
+}
+
 static void on_written(struct lbw_tlsio *io, int status, void *arg)
 {
     struct conn *c = arg;
     (void)io;
+    flight_pop(c);
     if (c->closing)
         return;
     if (status) {
@@ -249,10 +271,13 @@ static void finish_answer(struct conn *c, int more)
     report(c, 1, "%s", more ? "answer cut at max_bytes" : "");
 }
 
-/* Writes batches while the socket keeps up, then END. */
+/* Writes batches while the node takes them, then END. What bounds the answer's memory is the
+ * writes not yet called back, not the socket's queue: a socket that takes everything at once
+ * would otherwise let a whole buffer's ciphertext be allocated before the loop runs again. */
 static void pump(struct conn *c)
 {
-    while (c->phase == PH_ANSWER && lbw_tlsio_write_queue_size(c->io) < WRITE_HIGH_WATER) {
+    while (c->phase == PH_ANSWER && c->in_flight < WRITE_HIGH_WATER &&
+           c->flight_n < WRITES_IN_FLIGHT) {
         size_t len;
         uint64_t seq;
         const uint8_t *batch = lbw_agentbuf_next(c->s->cfg.buf, c->last_sent, &len, &seq);
@@ -268,6 +293,7 @@ static void pump(struct conn *c)
             conn_fail(c, "write failed");
             return;
         }
+        flight_push(c, len);
         c->last_sent = seq;
         c->batches++;
         c->bytes += len;

@@ -8,7 +8,8 @@
  * frames, then END, then the agent closes (node/agentproto.h). Bounds:
  *   - the handshake and the PULL within request_timeout_ms of the connection;
  *   - the answer within answer_timeout_ms; it is written as the socket drains (at most
- *     WRITE_HIGH_WATER bytes queued), so a slow reader costs no more memory than that;
+ *     WRITE_HIGH_WATER batch bytes whose writes have not completed), so an answer, to a slow
+ *     reader or a fast one, costs no more memory than that;
  *   - at most max_connections at once: the next one is accepted and closed at once (busy).
  * A batch evicted while an answer is being written is skipped (the node learns of it from
  * END's evicted). Loop thread only; nothing here blocks.

@@ -38,6 +38,7 @@
 #include "probes/bytes.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -799,51 +800,44 @@ void lbw_ledger_free(struct lbw_ledger *l)
 
 /* ---- lookups (binary search over the sorted arrays) -------------------------------------- */
 
-/* The index of fp among the alerts, or -1 with *pos where it would go. */
-static long find_alert(const struct lbw_ledger *l, uint64_t fp, size_t *pos)
+/* The index of the element whose u64 at offset off is key, in n elements of size bytes sorted
+ * by it; or -1 with *pos (if not NULL) where it would go. */
+static long find_u64(const void *base, size_t n, size_t size, size_t off, uint64_t key,
+                     size_t *pos)
 {
-    size_t lo = 0, hi = l->nalerts;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (l->alerts[mid].fingerprint == fp)
+        uint64_t v;
+        memcpy(&v, (const char *)base + mid * size + off, sizeof(v));
+        if (v == key)
             return (long)mid;
-        if (l->alerts[mid].fingerprint < fp)
+        if (v < key)
             lo = mid + 1;
         else
             hi = mid;
     }
-    *pos = lo;
+    if (pos)
+        *pos = lo;
     return -1;
+}
+
+static long find_alert(const struct lbw_ledger *l, uint64_t fp, size_t *pos)
+{
+    return find_u64(l->alerts, l->nalerts, sizeof(*l->alerts),
+                    offsetof(struct lbw_alert, fingerprint), fp, pos);
 }
 
 static long find_intent(const struct lbw_ledger *l, uint64_t id)
 {
-    size_t lo = 0, hi = l->nintents;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (l->intents[mid].id == id)
-            return (long)mid;
-        if (l->intents[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return find_u64(l->intents, l->nintents, sizeof(*l->intents),
+                    offsetof(struct lbw_intent, id), id, NULL);
 }
 
 static long find_silence(const struct lbw_ledger *l, uint64_t id)
 {
-    size_t lo = 0, hi = l->nsilences;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (l->silences[mid].id == id)
-            return (long)mid;
-        if (l->silences[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return find_u64(l->silences, l->nsilences, sizeof(*l->silences),
+                    offsetof(struct lbw_silence, id), id, NULL);
 }
 
 static int group_cmp(const char *ra, const char *ka, const char *rb, const char *kb)

@@ -448,26 +448,44 @@ static int apply_batch(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, 
     return 0;
 }
 
+/* Verifies an entry that only a node (the leader that proposed it) may sign: alert and
+ * assignment ops. Returns 1 with b filled when it may be applied, else what apply_entry
+ * returns (the rejection recorded in out). */
+static int verify_node_op(struct lbw_fsm *f, const uint8_t *entry, size_t len,
+                          struct lbw_batch_view *b, struct outcome *out, const char *what,
+                          int *rc)
+{
+    enum lbw_batch_error e =
+        lbw_entry_verify(f->o.verifier, entry, len, b, out->detail, sizeof(out->detail));
+    if (e == LBW_BATCH_NOMEM) {
+        *rc = LOCAL_NOMEM;
+        return 0;
+    }
+    if (e != LBW_BATCH_MALFORMED) {
+        out->has_origin = 1;
+        out->origin = b->origin;
+        out->seq = b->seq;
+    }
+    if (e != LBW_BATCH_OK) {
+        *rc = reject(out, reject_of(e));
+        return 0;
+    }
+    if (b->origin.kind != LBW_ID_NODE) {
+        snprintf(out->detail, sizeof(out->detail), "%s ops come from nodes only", what);
+        *rc = reject(out, LBW_REJECT_FORGED);
+        return 0;
+    }
+    return 1;
+}
+
 /* An alert ledger op, signed by the node that led when it proposed it. */
 static int apply_alert(struct lbw_fsm *f, uint64_t index, const uint8_t *entry, size_t len,
                        struct outcome *out)
 {
     struct lbw_batch_view b;
-    enum lbw_batch_error e =
-        lbw_entry_verify(f->o.verifier, entry, len, &b, out->detail, sizeof(out->detail));
-    if (e == LBW_BATCH_NOMEM)
-        return LOCAL_NOMEM;
-    if (e != LBW_BATCH_MALFORMED) {
-        out->has_origin = 1;
-        out->origin = b.origin;
-        out->seq = b.seq;
-    }
-    if (e != LBW_BATCH_OK)
-        return reject(out, reject_of(e));
-    if (b.origin.kind != LBW_ID_NODE) {
-        snprintf(out->detail, sizeof(out->detail), "alert ops come from nodes only");
-        return reject(out, LBW_REJECT_FORGED);
-    }
+    int rc;
+    if (!verify_node_op(f, entry, len, &b, out, "alert", &rc))
+        return rc;
     out->alert = 1;
     out->alert_result =
         lbw_ledger_apply(f->ledger, index, b.payload, b.payload_len, &out->change);
@@ -479,21 +497,9 @@ static int apply_assign(struct lbw_fsm *f, uint64_t index, const uint8_t *entry,
                         struct outcome *out)
 {
     struct lbw_batch_view b;
-    enum lbw_batch_error e =
-        lbw_entry_verify(f->o.verifier, entry, len, &b, out->detail, sizeof(out->detail));
-    if (e == LBW_BATCH_NOMEM)
-        return LOCAL_NOMEM;
-    if (e != LBW_BATCH_MALFORMED) {
-        out->has_origin = 1;
-        out->origin = b.origin;
-        out->seq = b.seq;
-    }
-    if (e != LBW_BATCH_OK)
-        return reject(out, reject_of(e));
-    if (b.origin.kind != LBW_ID_NODE) {
-        snprintf(out->detail, sizeof(out->detail), "assignment ops come from nodes only");
-        return reject(out, LBW_REJECT_FORGED);
-    }
+    int rc;
+    if (!verify_node_op(f, entry, len, &b, out, "assignment", &rc))
+        return rc;
     out->assign = 1;
     out->assign_result =
         lbw_assign_apply(f->assign, index, b.payload, b.payload_len, &out->assign_op);

@@ -18,6 +18,11 @@
 #define DEFAULT_FLOWS 65536
 #define MIN_FLOWS 8
 #define MAX_FLOWS (4u << 20)
+/* The kernel's ring of captured packets is resident memory of the agent: 2 MiB holds about a
+ * thousand full-size frames between two reads of the loop; drops are counted. */
+#define DEFAULT_RING (2u << 20)
+#define MIN_RING (256u << 10)
+#define MAX_RING (256u << 20)
 
 struct traffic_config {
     char *iface;
@@ -26,11 +31,13 @@ struct traffic_config {
     struct lbw_netaddr local[LBW_TRAFFIC_LOCAL_MAX];
     size_t nlocal;                  /* 0: the interface's own addresses */
     uint32_t flows;
+    uint64_t buffer;                /* the kernel's capture ring, bytes */
 };
 
 /* The running collector. */
 struct traffic {
     uv_loop_t *loop;
+    int buffer;
     char iface[IF_NAMESIZE];
     struct lbw_traffic *t;
     struct lbw_capture *cap;        /* NULL while no capture could be opened */
@@ -102,6 +109,8 @@ void *lbw_coltraffic_configure(struct ydoc *d, yaml_node_t *v, const char *path)
     read_local(&m, c);
     ymap_int(&m, "flows", Y_OPTIONAL, MIN_FLOWS, MAX_FLOWS, &flows);
     c->flows = (uint32_t)flows;
+    c->buffer = DEFAULT_RING;
+    ymap_size(&m, "buffer", Y_OPTIONAL, MIN_RING, MAX_RING, &c->buffer);
     if (ymap_close(&m) < 0) {
         lbw_coltraffic_free_config(c);
         return NULL;
@@ -130,8 +139,8 @@ static int ensure_capture(struct traffic *tr)
         lbw_capture_close(tr->cap);
         tr->cap = NULL;
     }
-    struct lbw_capture_opts o = {.iface = tr->iface, .on_error = on_capture_error,
-                                 .error_arg = tr};
+    struct lbw_capture_opts o = {.iface = tr->iface, .buffer_bytes = tr->buffer,
+                                 .on_error = on_capture_error, .error_arg = tr};
     char err[320];
     int r = lbw_capture_open(&tr->cap, tr->loop, tr->t, &o, err, sizeof(err));
     if (r != 0) {
@@ -211,6 +220,7 @@ int lbw_coltraffic_open(const void *config, const struct lbw_collector_env *env,
     }
     tr->loop = env->loop;
     snprintf(tr->iface, sizeof(tr->iface), "%s", c->iface);
+    tr->buffer = (int)c->buffer;
     if (make_engine(c, &tr->t, err, errlen) < 0) {
         free(tr);
         return -1;

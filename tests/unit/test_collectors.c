@@ -176,7 +176,9 @@ static void traffic_config(void **state)
                  "agent.yaml:4:51: collectors.traffic.flows: must be between 8 and 4194304");
     expect_error("  traffic: {interface: eth0, ports: [443], snaplen: 96}\n",
                  "unknown key 'snaplen' in 'collectors.traffic' (expected interface, ports, "
-                 "local, flows)");
+                 "local, flows, buffer)");
+    expect_error("  traffic: {interface: eth0, ports: [443], buffer: 4KiB}\n",
+                 "agent.yaml:4:52: collectors.traffic.buffer: must be at least 256KiB, got 4KiB");
     char err[1024] = "";
     struct lbw_agentconf *c = load("  traffic:\n    interface: any\n    ports: [443, 80]\n"
                                    "    local: [192.0.2.1, \"2001:db8::/32\"]\n",

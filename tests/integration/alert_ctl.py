@@ -21,18 +21,10 @@ import lbwcluster as lc  # noqa: E402
 
 ALERT = "ProbeFailing"
 SILENCED_S = 6          # a silenced alert stays undelivered this long (group_wait is 1 s)
-ALL_DEFAULT_RULES = ("CertExpiringSoon, CertExpiryCritical, CertHostnameMismatch, "
-                     "CertChainUntrusted, TargetDown, HandshakeSlow, BackendServerDown, "
-                     "BackendDown, Backend5xxRatioHigh, RequestsDeniedSpike, "
-                     "ConnectionsNearLimit, ProcessDown, ProcessFileDescriptorsHigh, "
-                     "HostCPUBusy, HostMemoryLow, HostFileDescriptorsHigh")
-
-
 def setup(c):
     c.ta = af.TlsTarget(c, "target-a", "%s/www.crt" % c.pki, "%s/www.key" % c.pki)
     c.hook = af.WebhookSink(c, "hook")
-    c.targets = ("  - name: a\n    address: %s\n    server_name: www.test\n"
-                 "    ca_file: %s/ca.crt\n" % (c.ta.address, c.pki))
+    c.targets = af.www_targets(c, {"a": c.ta})
     c.extra_config = """\
 default_rules:
   disable: [%s]
@@ -53,7 +45,7 @@ alerting:
     group_wait: 1s
     group_interval: 1m
     repeat_interval: 1h
-""" % (ALL_DEFAULT_RULES, ALERT, c.hook.url)
+""" % (af.ALL_DEFAULT_RULES, ALERT, c.hook.url)
 
 
 def http(node, method, path, body=None, token=None):

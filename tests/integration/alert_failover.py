@@ -26,13 +26,6 @@ import lbwcluster as lc  # noqa: E402
 SLOW_DELAY_S = 8        # the slow sink answers this late: the kill happens before
 FLAKY_FAILS = 3         # the flaky sink fails this many requests first
 AFTER_RESUME_S = 6      # how long the old leader is watched after SIGCONT
-ALL_DEFAULT_RULES = ("CertExpiringSoon, CertExpiryCritical, CertHostnameMismatch, "
-                     "CertChainUntrusted, TargetDown, HandshakeSlow, BackendServerDown, "
-                     "BackendDown, Backend5xxRatioHigh, RequestsDeniedSpike, "
-                     "ConnectionsNearLimit, ProcessDown, ProcessFileDescriptorsHigh, "
-                     "HostCPUBusy, HostMemoryLow, HostFileDescriptorsHigh")
-
-
 def setup(c):
     www = ("%s/www.crt" % c.pki, "%s/www.key" % c.pki)
     c.ta = af.TlsTarget(c, "target-a", *www)
@@ -40,9 +33,7 @@ def setup(c):
     c.slow = af.WebhookSink(c, "slow", "--delay", str(SLOW_DELAY_S))
     c.flaky = af.WebhookSink(c, "flaky", "--fail-first", str(FLAKY_FAILS), "--status", "503")
     c.ops = af.WebhookSink(c, "ops")
-    c.targets = "".join("  - name: %s\n    address: %s\n    server_name: www.test\n"
-                        "    ca_file: %s/ca.crt\n" % (name, t.address, c.pki)
-                        for name, t in (("a", c.ta), ("b", c.tb)))
+    c.targets = af.www_targets(c, {"a": c.ta, "b": c.tb})
     c.extra_config = """\
 default_rules:
   disable: [%s]
@@ -72,7 +63,7 @@ alerting:
     routes:
       - {match: {target: b}, receiver: flaky}
       - {match: {alertname: NotificationsFailing}, receiver: ops}
-""" % (ALL_DEFAULT_RULES, c.slow.url, c.flaky.url, c.ops.url)
+""" % (af.ALL_DEFAULT_RULES, c.slow.url, c.flaky.url, c.ops.url)
 
 
 def log_from(node, offset):

@@ -22,22 +22,13 @@ import lbwcluster as lc  # noqa: E402
 FAILS = 3               # the sink answers 503 to this many requests first
 CUT_OFF_S = 12          # how long the majority stays frozen
 QUIET_S = 5             # after both deliveries, nothing more may come
-ALL_DEFAULT_RULES = ("CertExpiringSoon, CertExpiryCritical, CertHostnameMismatch, "
-                     "CertChainUntrusted, TargetDown, HandshakeSlow, BackendServerDown, "
-                     "BackendDown, Backend5xxRatioHigh, RequestsDeniedSpike, "
-                     "ConnectionsNearLimit, ProcessDown, ProcessFileDescriptorsHigh, "
-                     "HostCPUBusy, HostMemoryLow, HostFileDescriptorsHigh")
-
-
 def setup(c):
     www = ("%s/www.crt" % c.pki, "%s/www.key" % c.pki)
     c.ta = af.TlsTarget(c, "target-a", *www)
     c.tb = af.TlsTarget(c, "target-b", *www)
     c.hook = af.WebhookSink(c, "hook", "--fail-first", str(FAILS), "--status", "503")
     c.ops = af.WebhookSink(c, "ops")
-    c.targets = "".join("  - name: %s\n    address: %s\n    server_name: www.test\n"
-                        "    ca_file: %s/ca.crt\n" % (name, t.address, c.pki)
-                        for name, t in (("a", c.ta), ("b", c.tb)))
+    c.targets = af.www_targets(c, {"a": c.ta, "b": c.tb})
     c.extra_config = """\
 default_rules:
   disable: [%s]
@@ -62,7 +53,7 @@ alerting:
     repeat_interval: 1h
     routes:
       - {match: {alertname: NotificationsFailing}, receiver: ops}
-""" % (ALL_DEFAULT_RULES, c.hook.url, c.ops.url)
+""" % (af.ALL_DEFAULT_RULES, c.hook.url, c.ops.url)
 
 
 def deliveries(node):

@@ -15,6 +15,8 @@ the Cluster, so it is killed and its files removed with it).
     key_of(record)                 a webhook record's Idempotency-Key
     brief(records)                 webhook records, short, for failure messages
     wait_agree(nodes, what, fn, timeout)  fn(node) -> value, equal and true on every node
+    ALL_DEFAULT_RULES              every built-in rule, for `default_rules: {disable: [...]}`
+    www_targets(c, {name: TlsTarget})   targets: YAML for TLS targets serving www.test
 """
 
 import json
@@ -28,6 +30,22 @@ SUPPORT = os.path.dirname(os.path.abspath(__file__))
 WEBHOOK_SINK = os.path.join(SUPPORT, "webhook_sink.py")
 SMTP_SINK = os.path.join(SUPPORT, "smtp_sink.py")
 SYSTEM_PYTHON = "/usr/bin/python3"      # smtp_sink needs Debian's python3-aiosmtpd
+
+# The built-in default rules (node/ruleconf.c), so a test can turn them all off and alert on its
+# own rules alone. An unknown name is a config error, so a renamed rule fails loudly here.
+ALL_DEFAULT_RULES = ("CertExpiringSoon, CertExpiryCritical, CertHostnameMismatch, "
+                     "CertChainUntrusted, TargetDown, HandshakeSlow, BackendServerDown, "
+                     "BackendDown, Backend5xxRatioHigh, RequestsDeniedSpike, "
+                     "ConnectionsNearLimit, ProcessDown, ProcessFileDescriptorsHigh, "
+                     "HostCPUBusy, HostMemoryLow, HostFileDescriptorsHigh")
+
+
+def www_targets(c, targets):
+    """The targets: items (Cluster(targets=...)) for {name: TlsTarget} serving www.test
+    certificates of the cluster CA."""
+    return "".join("  - name: %s\n    address: %s\n    server_name: www.test\n"
+                   "    ca_file: %s/ca.crt\n" % (name, t.address, c.pki)
+                   for name, t in targets.items())
 
 
 def _read_jsonl(path):
